@@ -1,0 +1,156 @@
+"""The command line: serve, check, doctor, demo; turns results into text and exit codes.
+
+`corsproxy` (the console script) and `python -m corsproxy` both call main().
+Exit codes: 0 ok, 1 a browser would block (doctor), 2 bad use or bad configuration.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+
+from corsproxy import __version__
+
+USAGE_ERROR = 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="corsproxy",
+        description="A local-development reverse proxy that fixes and explains CORS.",
+    )
+    parser.add_argument("--version", action="version", version=f"corsproxy {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    serve = commands.add_parser("serve", help="run the proxy in front of a backend")
+    serve.add_argument(
+        "upstream",
+        nargs="?",
+        metavar="UPSTREAM",
+        help="backend base URL, e.g. http://localhost:8000 (one route at /)",
+    )
+    serve.add_argument("-c", "--config", metavar="FILE", help="YAML config file")
+    serve.add_argument("--host", help="interface to listen on (default 127.0.0.1)")
+    serve.add_argument("--port", help="port to listen on (default 8080)")
+    serve.add_argument(
+        "--allow-origin",
+        action="append",
+        metavar="O",
+        dest="allow_origins",
+        help="allowed origin (repeatable); replaces cors.allow_origins",
+    )
+    serve.add_argument("--log-level", metavar="L", help="debug, info, warning or error")
+
+    check = commands.add_parser("check", help="validate a config and print the effective settings")
+    check.add_argument("-c", "--config", metavar="FILE", help="YAML config file")
+
+    doctor = commands.add_parser("doctor", help="check a server's CORS the way a browser does")
+    doctor.add_argument("url", metavar="URL")
+    doctor.add_argument("--origin", required=True, metavar="O", help="the page's origin")
+    doctor.add_argument("--method", default="GET", metavar="M")
+    doctor.add_argument(
+        "-H",
+        "--header",
+        action="append",
+        default=[],
+        dest="headers",
+        metavar="'Name: value'",
+        help="a request header (repeatable)",
+    )
+    doctor.add_argument(
+        "--credentials", action="store_true", help="as fetch(..., {credentials: 'include'})"
+    )
+    doctor.add_argument("--insecure", action="store_true", help="accept any TLS certificate")
+    doctor.add_argument("--json", action="store_true", help="print one JSON document")
+
+    demo = commands.add_parser("demo", help="see CORS fail and pass in your browser")
+    demo.add_argument("--port-base", type=int, default=None, metavar="N")
+    demo.add_argument("--open", action="store_true", help="open the page in a browser")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; returns the process exit status."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return USAGE_ERROR
+    handler = {"serve": _serve, "check": _check, "doctor": _doctor, "demo": _demo}[args.command]
+    try:
+        return handler(args)
+    except KeyboardInterrupt:
+        return 0
+
+
+def _load(args: argparse.Namespace, with_flags: bool):
+    """Load settings from flags, environment and file; print every problem and return None."""
+    from corsproxy.settings import ConfigError, Overrides, load
+
+    port: int | str | None = getattr(args, "port", None)
+    overrides = Overrides(config=args.config)
+    if with_flags:
+        overrides = Overrides(
+            config=args.config,
+            upstream=args.upstream,
+            host=args.host,
+            port=port,  # type: ignore[arg-type]  # validated (and reported) by load()
+            allow_origins=tuple(args.allow_origins) if args.allow_origins else None,
+            log_level=args.log_level,
+        )
+    try:
+        return load(overrides, os.environ)
+    except ConfigError as error:
+        for problem in error.problems:
+            print(problem, file=sys.stderr)
+        count = len(error.problems)
+        print(
+            f"corsproxy: {count} problem{'s' if count != 1 else ''} found; nothing was started",
+            file=sys.stderr,
+        )
+        return None
+
+
+def _serve(args: argparse.Namespace) -> int:
+    settings = _load(args, with_flags=True)
+    if settings is None:
+        return USAGE_ERROR
+    from corsproxy import server
+
+    try:
+        return server.run(settings)
+    except OSError as exc:
+        where = f"{settings.listen.host}:{settings.listen.port}"
+        reason = (exc.strerror or str(exc)).lower()
+        print(
+            f"corsproxy: cannot listen on {where}: {reason}; "
+            "choose another with --port or listen.port",
+            file=sys.stderr,
+        )
+        return USAGE_ERROR
+
+
+def _check(args: argparse.Namespace) -> int:
+    settings = _load(args, with_flags=False)
+    if settings is None:
+        return USAGE_ERROR
+    from corsproxy.settings import describe
+
+    print(describe(settings))
+    return 0
+
+
+def _doctor(args: argparse.Namespace) -> int:
+    from corsproxy import doctor
+
+    return doctor.run(
+        args.url, args.origin, args.method, args.headers, args.credentials, args.insecure, args.json
+    )
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from corsproxy import demo
+
+    return demo.run(port_base=args.port_base, open_browser=args.open)

@@ -1,0 +1,275 @@
+"""The aiohttp shell: accept a request, ask the pure modules what to do, move the bytes.
+
+A request reads here in the order it travels: Host guard, route, CORS decision, preflight
+answered locally or the request streamed upstream, response headers finished, body streamed
+back, one log line. Every decision is made in routing/policy/headers; this file only does I/O.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from dataclasses import dataclass
+
+import aiohttp
+from aiohttp import web
+from multidict import CIMultiDict
+from yarl import URL
+
+from corsproxy import __version__, headers, policy
+from corsproxy.accesslog import AccessLog, Entry
+from corsproxy.gateway import GatewayError, explain
+from corsproxy.hosts import HostGuard
+from corsproxy.routing import RouteTable, Target
+from corsproxy.settings import Settings
+
+HEALTH_PATH = "/__corsproxy/health"
+# Bodies up to this size are read whole and sent with the headers in one write: bounded
+# memory, and one write instead of three for the typical small API response.
+SMALL_BODY = 64 * 1024
+CHUNK = 64 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class _Upstream:
+    """Per-route client options prepared once: timeouts and TLS verification."""
+
+    timeout: aiohttp.ClientTimeout
+    ssl: bool | None
+
+
+class Proxy:
+    """Compiled settings plus the one pooled upstream session; handle() is the web handler."""
+
+    def __init__(self, settings: Settings, log: AccessLog | None = None) -> None:
+        self.settings = settings
+        self.routes = RouteTable(settings.routes)
+        self.policies = policy.compile_policy(settings.cors)
+        self.hosts = HostGuard(settings.listen.host, settings.listen.allowed_hosts)
+        self.log = log or AccessLog(settings.log_level)
+        self.scheme = "https" if settings.listen.tls else "http"
+        self._index = {id(route): i for i, route in enumerate(settings.routes)}
+        self._upstream = {
+            id(r.route): _Upstream(
+                aiohttp.ClientTimeout(
+                    total=None, sock_connect=r.route.timeout, sock_read=r.route.read_timeout
+                ),
+                None if r.route.verify_tls else False,
+            )
+            for r in self.routes.routes
+        }
+        self.session: aiohttp.ClientSession | None = None
+
+    async def start(self) -> None:
+        """Open the upstream pool: no cookie jar, no automatic headers, no decompression."""
+        connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=10, enable_cleanup_closed=True)
+        self.session = aiohttp.ClientSession(
+            connector=connector,
+            cookie_jar=aiohttp.DummyCookieJar(),
+            auto_decompress=False,
+            skip_auto_headers=("User-Agent", "Accept", "Accept-Encoding", "Content-Type"),
+            timeout=aiohttp.ClientTimeout(total=None),
+        )
+
+    async def close(self) -> None:
+        if self.session is not None:
+            await self.session.close()
+
+    async def handle(self, request: web.BaseRequest) -> web.StreamResponse:
+        """The web handler for every request the proxy receives."""
+        started = time.perf_counter()
+        entry = Entry(request.method, request.raw_path)
+        try:
+            response = await self._dispatch(request, entry)
+        finally:
+            if self.log.enabled or entry.status >= 500:
+                self.log.emit(entry, (time.perf_counter() - started) * 1000)
+        return response
+
+    async def _dispatch(self, request: web.BaseRequest, entry: Entry) -> web.StreamResponse:
+        req_headers = request.headers
+        if request.method == "CONNECT":
+            return _json(entry, 405, {"error": "CONNECT is refused: this is not an open proxy"})
+        if not self.hosts.allows(req_headers.get("Host")):
+            entry.decision = f"refused: Host {req_headers.get('Host')!r} is not an allowed host"
+            body = {
+                "error": "host not allowed",
+                "detail": f"Host {req_headers.get('Host')!r} is not localhost or in "
+                "listen.allowed_hosts (DNS-rebinding guard)",
+            }
+            return _json(entry, 403, body)
+        origins = req_headers.getall("Origin", ())
+        origin = origins[0] if len(origins) == 1 else (", ".join(origins) or None)
+        entry.origin = origin
+        if request.raw_path.startswith(HEALTH_PATH) and request.path == HEALTH_PATH:
+            return self._health(entry)
+        target = self.routes.match(request.raw_path)
+        if target is None:
+            return self._no_route(request, entry, origin)
+        rule = self.policies.for_path(target.path)
+        decision = policy.decide(
+            rule,
+            request.method,
+            origin,
+            req_headers.get("Access-Control-Request-Method"),
+            req_headers.get("Access-Control-Request-Headers"),
+            req_headers.get("Access-Control-Request-Private-Network"),
+        )
+        entry.decision = _describe(decision)
+        if decision.verdict is policy.Verdict.PREFLIGHT:
+            entry.status = 204
+            return web.Response(status=204, headers=CIMultiDict(decision.headers))
+        if decision.verdict is policy.Verdict.PREFLIGHT_REFUSED:
+            entry.status = 403
+            return web.Response(
+                status=403,
+                text=f"corsproxy: preflight refused: {decision.reason}\n",
+                headers={"Vary": policy._PREFLIGHT_VARY},
+            )
+        if req_headers.get("Upgrade", "").lower() == "websocket" and target.route.route.websocket:
+            from corsproxy.websocket import relay
+
+            return await relay(self, request, target, decision, entry)
+        return await self.forward(request, target, decision, entry)
+
+    def upstream_headers(
+        self, request: web.BaseRequest, target: Target, decision: policy.Decision
+    ) -> list[tuple[str, str]]:
+        """The request headers to send upstream for this route and decision."""
+        route = target.route
+        mode = route.route.origin_header
+        if decision.verdict is not policy.Verdict.ALLOWED:
+            mode = "keep"  # a refused page's requests reach the backend untouched (its CSRF check)
+        client_host = request.headers.get("Host")
+        send_host = route.upstream_host
+        if route.route.host_header == "client" and client_host:
+            send_host = client_host
+        return headers.for_upstream(
+            request.headers.items(),
+            host=send_host,
+            client_host=client_host,
+            client_ip=request.remote,
+            scheme=self.scheme,
+            origin=decision.origin,
+            origin_mode=mode,
+            upstream_origin=route.upstream_origin,
+        )
+
+    async def forward(
+        self, request: web.BaseRequest, target: Target, decision: policy.Decision, entry: Entry
+    ) -> web.StreamResponse:
+        """Stream the request upstream and its response back, CORS headers finished."""
+        assert self.session is not None, "Proxy.start() was not awaited"
+        options = self._upstream[id(target.route.route)]
+        body = request.content if request.body_exists else None
+        try:
+            async with asyncio.timeout(target.route.route.timeout):
+                upstream = await self.session.request(
+                    request.method,
+                    URL(target.url, encoded=True),
+                    headers=CIMultiDict(self.upstream_headers(request, target, decision)),
+                    data=body,
+                    allow_redirects=False,
+                    timeout=options.timeout,
+                    ssl=options.ssl,
+                )
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            return await self._gateway_error(exc, target, decision, entry)
+        try:
+            return await self._respond(request, upstream, target, decision, entry)
+        finally:
+            upstream.release()
+
+    async def _respond(
+        self,
+        request: web.BaseRequest,
+        upstream: aiohttp.ClientResponse,
+        target: Target,
+        decision: policy.Decision,
+        entry: Entry,
+    ) -> web.StreamResponse:
+        raw = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in upstream.raw_headers]
+        finished = policy.finish(decision, headers.for_client(raw))
+        entry.notes.extend(finished.corrections)
+        entry.status = upstream.status
+        out_headers = CIMultiDict(finished.headers)
+        length = upstream.content_length
+        no_body = request.method == "HEAD" or upstream.status in (204, 304)
+        if not no_body and length is not None and length <= SMALL_BODY:
+            try:
+                data = await upstream.read()
+            except aiohttp.ClientError as exc:
+                return await self._gateway_error(exc, target, decision, entry)
+            return web.Response(
+                status=upstream.status, reason=upstream.reason, body=data, headers=out_headers
+            )
+        response = web.StreamResponse(status=upstream.status, reason=upstream.reason)
+        response.headers.extend(out_headers)
+        await response.prepare(request)
+        if no_body:
+            return response
+        try:
+            async for chunk in upstream.content.iter_chunked(CHUNK):
+                await response.write(chunk)
+        except aiohttp.ClientError as exc:
+            # The upstream broke off mid-body: abort, so the browser sees a failed load
+            # rather than a silently truncated 200.
+            entry.notes.append(f"upstream broke off mid-body ({type(exc).__name__}); aborted")
+            _abort(request)
+        except (ConnectionError, RuntimeError):
+            entry.notes.append("client hung up mid-response")
+            _abort(request)
+        return response
+
+    async def _gateway_error(
+        self, exc: BaseException, target: Target, decision: policy.Decision, entry: Entry
+    ) -> web.StreamResponse:
+        index = self._index.get(id(target.route.route), 0)
+        failure: GatewayError = await explain(exc, target.route, index)
+        entry.notes.append(f"{failure.error}: {failure.detail}")
+        return self._cors_json(
+            entry, failure.status, failure.body(target.route.route.upstream), decision
+        )
+
+    def _cors_json(
+        self, entry: Entry, status: int, body: dict, decision: policy.Decision
+    ) -> web.Response:
+        """A JSON answer of the proxy's own, with the CORS headers an allowed origin needs."""
+        finished = policy.finish(decision, [("Content-Type", "application/json")])
+        entry.status = status
+        return web.Response(
+            status=status, body=json.dumps(body).encode(), headers=CIMultiDict(finished.headers)
+        )
+
+    def _no_route(self, request: web.BaseRequest, entry: Entry, origin: str | None):
+        decision = policy.decide(self.policies.default, "GET", origin)
+        entry.decision = _describe(decision)
+        body = {
+            "error": "no route",
+            "detail": f"no configured prefix matches {request.path!r}",
+            "prefixes": list(self.routes.prefixes),
+        }
+        return self._cors_json(entry, 404, body, decision)
+
+    def _health(self, entry: Entry) -> web.Response:
+        entry.status = 200
+        body = {"status": "ok", "version": __version__, "routes": list(self.routes.prefixes)}
+        return web.json_response(body)
+
+
+def _describe(decision: policy.Decision) -> str:
+    if decision.verdict is policy.Verdict.NOT_CORS:
+        return "no-origin"
+    return f"{decision.verdict.value} ({decision.reason})"
+
+
+def _json(entry: Entry, status: int, body: dict) -> web.Response:
+    entry.status = status
+    return web.json_response(body, status=status)
+
+
+def _abort(request: web.BaseRequest) -> None:
+    transport = request.transport
+    if transport is not None:
+        transport.abort()

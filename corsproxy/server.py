@@ -1,0 +1,111 @@
+"""Running the proxy: bind, print where it listens, serve until SIGTERM/SIGINT, drain, exit 0.
+
+cli.serve() calls run(); tests and the demo call start() for a proxy on a free port.
+aiohttp's low-level Server is used without a router: the proxy has one handler for all paths.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import ssl
+from dataclasses import dataclass
+
+from aiohttp import web
+
+from corsproxy.accesslog import AccessLog
+from corsproxy.proxy import Proxy
+from corsproxy.settings import Settings
+
+DRAIN_SECONDS = 5.0
+
+
+@dataclass
+class Running:
+    """A started proxy: its real port (when port 0 was asked for) and how to stop it."""
+
+    proxy: Proxy
+    runner: web.ServerRunner
+    port: int
+    url: str
+
+    async def stop(self) -> None:
+        """Stop accepting, let in-flight requests finish (up to DRAIN_SECONDS), close the pool."""
+        await self.runner.cleanup()
+        await self.proxy.close()
+
+
+def _tls_context(settings: Settings) -> ssl.SSLContext | None:
+    tls = settings.listen.tls
+    if tls is None:
+        return None
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(tls.cert, tls.key)
+    return context
+
+
+async def start(
+    settings: Settings, log: AccessLog | None = None, port: int | None = None
+) -> Running:
+    """Start serving on settings.listen (or on `port`, 0 for a free one)."""
+    proxy = Proxy(settings, log)
+    await proxy.start()
+    server = web.Server(proxy.handle, handler_cancellation=True, access_log=None)
+    runner = web.ServerRunner(server, shutdown_timeout=DRAIN_SECONDS, handle_signals=False)
+    await runner.setup()
+    host = settings.listen.host
+    bind_port = settings.listen.port if port is None else port
+    context = _tls_context(settings)
+    site = web.TCPSite(runner, host, bind_port, ssl_context=context, backlog=1024)
+    try:
+        await site.start()
+    except BaseException:
+        await runner.cleanup()
+        await proxy.close()
+        raise
+    sockets = site._server.sockets if site._server else ()  # type: ignore[union-attr]
+    real_port = sockets[0].getsockname()[1] if sockets else bind_port
+    shown = f"[{host}]" if ":" in host else host
+    url = f"{'https' if context else 'http'}://{shown}:{real_port}"
+    return Running(proxy, runner, real_port, url)
+
+
+def banner(running: Running) -> str:
+    """`corsproxy: http://127.0.0.1:8080 -> http://localhost:8000 (origins: localhost)`."""
+    settings = running.proxy.settings
+    routes = settings.routes
+    if len(routes) == 1 and routes[0].prefix == "/":
+        where = routes[0].upstream
+    else:
+        where = ", ".join(f"{r.prefix} {r.upstream}" for r in routes)
+    origins = ", ".join(settings.cors.allow_origins)
+    return f"corsproxy: {running.url} -> {where} (origins: {origins})"
+
+
+async def serve_forever(settings: Settings) -> None:
+    """Serve until SIGTERM or SIGINT, then drain and return."""
+    log = AccessLog(settings.log_level)
+    running = await start(settings, log)
+    log.message(banner(running))
+    for warning in settings.warnings:
+        log.message(f"corsproxy: warning: {warning}")
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+        log.message("corsproxy: stopping (draining in-flight requests)")
+    finally:
+        await running.stop()
+
+
+def run(settings: Settings) -> int:
+    """Blocking entry point for `corsproxy serve`; uvloop is used when installed."""
+    try:
+        import uvloop
+    except ImportError:
+        asyncio.run(serve_forever(settings))
+    else:
+        uvloop.run(serve_forever(settings))
+    return 0

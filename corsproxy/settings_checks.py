@@ -1,0 +1,278 @@
+"""Pure checks for single config values: each returns the clean value or raises Invalid.
+
+Shared by the YAML file, the environment and the flags, so a bad port reads the same from all three.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import math
+import os
+import re
+import ssl
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+from urllib.parse import urlsplit
+
+LOG_LEVELS = ("debug", "info", "warning", "error")
+# RFC 9110 §5.6.2: token = 1*tchar; methods (§9.1) and field names (§5.1) are tokens.
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_LABEL = r"[A-Za-z0-9_](?:[A-Za-z0-9_-]*[A-Za-z0-9_])?"
+_HOST_NAME = re.compile(rf"{_LABEL}(?:\.{_LABEL})*")
+_COOKIE_DOMAIN = re.compile(rf"\.?{_LABEL}(?:\.{_LABEL})*")
+
+Check = Callable[[Any], Any]
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One bad setting; str() is the line printed: `FILE:LINE: key.path: message`."""
+
+    source: str | None  # the file, the environment variable or the flag it came from
+    line: int | None
+    path: str  # dotted key path such as routes[0].cookies.samesite; "" for the file itself
+    message: str
+
+    def __str__(self) -> str:
+        where = self.source or ""
+        if self.source and self.line is not None:
+            where = f"{self.source}:{self.line}"
+        parts = [part for part in (where, self.path, self.message) if part]
+        return ": ".join(parts)
+
+
+class Invalid(ValueError):
+    """A refused value; str() is the reason, written to follow `key.path: `."""
+
+
+def got(value: object) -> str:
+    """Quote a refused value the way the user typed it, for the `; got ...` tail."""
+    if value is None:
+        return "nothing"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return repr(value)
+    if isinstance(value, list):
+        return "a list" if value else "an empty list"
+    if isinstance(value, dict):
+        return "a mapping"
+    return str(value)
+
+
+def expected(what: str, value: object) -> Invalid:
+    """The one shape of a type error: `expected WHAT; got VALUE`."""
+    return Invalid(f"expected {what}; got {got(value)}")
+
+
+def is_int(value: object) -> bool:
+    """YAML's true/false are Python ints; a port of `true` must still be refused."""
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def check_bool(value: object) -> bool:
+    """Only YAML booleans: the string 'false' is truthy and would silently mean the opposite."""
+    if isinstance(value, bool):
+        return value
+    raise expected("true or false", value)
+
+
+def check_port(value: object) -> int:
+    if is_int(value) and 1 <= value <= 65535:
+        return value
+    raise expected("an integer from 1 to 65535", value)
+
+
+def check_seconds(value: object) -> float:
+    """Timeouts: zero or infinity would mean "wait forever" by accident."""
+    number = isinstance(value, float) or is_int(value)
+    if number and math.isfinite(value) and value > 0:
+        return float(value)
+    raise expected("a positive number of seconds", value)
+
+
+def check_max_age(value: object) -> int:
+    if is_int(value) and 0 <= value <= 86400:
+        return value
+    why = " (browsers cap it far lower: Chrome at 7200 s, Firefox at 86400 s)"
+    raise expected("an integer from 0 to 86400" + (why if is_int(value) else ""), value)
+
+
+def one_of(*choices: str) -> Check:
+    """An enum spelt exactly as the spec lists it."""
+
+    def check(value: object) -> str:
+        if isinstance(value, str) and value in choices:
+            return value
+        raise expected("one of " + ", ".join(choices), value)
+
+    return check
+
+
+def check_log_level(value: object) -> str:
+    if isinstance(value, str) and value.lower() in LOG_LEVELS:
+        return value.lower()
+    raise expected("one of " + ", ".join(LOG_LEVELS), value)
+
+
+def _ip(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
+
+
+def check_listen_host(value: object) -> str:
+    """The address to bind; brackets around an IPv6 address are dropped, as bind() wants."""
+    if isinstance(value, str):
+        host = value[1:-1] if value.startswith("[") and value.endswith("]") else value
+        if _ip(host) or _HOST_NAME.fullmatch(host):
+            return host
+    raise expected("a host name or IP address to listen on, such as 127.0.0.1 or 0.0.0.0", value)
+
+
+def check_host_name(value: object) -> str:
+    """An allowed Host header name, lowercased, IPv6 in brackets as the Host header writes it."""
+    if isinstance(value, str):
+        host = value[1:-1] if value.startswith("[") and value.endswith("]") else value
+        if ":" in host and _ip(host):
+            return f"[{host.lower()}]"
+        if _ip(host) or _HOST_NAME.fullmatch(host):
+            return host.lower()
+    raise expected("a host name without scheme, port or path, such as myapp.test", value)
+
+
+def check_cookie_domain(value: object) -> str:
+    if isinstance(value, str) and (value in ("strip", "keep") or _COOKIE_DOMAIN.fullmatch(value)):
+        return value if value in ("strip", "keep") else value.lower()
+    raise expected(
+        "strip, keep or a domain without scheme, port or path, such as .example.test", value
+    )
+
+
+def check_upstream(value: object) -> str:
+    """A base URL; its path is kept as a base path, a trailing slash dropped."""
+    example = "an http:// or https:// URL such as http://localhost:8000"
+    if not isinstance(value, str):
+        raise expected(example, value)
+    parts = urlsplit(value.strip())
+    if parts.scheme.lower() not in ("http", "https"):
+        raise expected(example, value)
+    if parts.username is not None or parts.password is not None:
+        # Never echo a password back into a terminal or a log.
+        raise Invalid(
+            "expected no user name or password in the URL; the browser's own credentials are forwarded"
+        )
+    if not parts.hostname:
+        raise expected("a URL with a host, such as http://localhost:8000", value)
+    if parts.query or value.rstrip().endswith("?"):
+        raise expected("no query string in an upstream (each request brings its own)", value)
+    if parts.fragment or "#" in value:
+        raise expected("no #fragment in an upstream", value)
+    try:
+        parts.port  # noqa: B018 - urlsplit only validates the port when asked
+    except ValueError:
+        raise expected("a port from 1 to 65535 in the URL", value) from None
+    return f"{parts.scheme.lower()}://{parts.netloc}{parts.path.rstrip('/')}"
+
+
+def check_prefix(value: object) -> str:
+    if not isinstance(value, str) or not value.startswith("/"):
+        raise expected("a path starting with /, such as /api", value)
+    if value != "/" and value.endswith("/"):
+        raise expected(f"no trailing slash (write {value.rstrip('/') or '/'!r})", value)
+    if re.search(r"[?#\s]|//", value):
+        raise expected("a plain path without query, fragment, spaces or empty segments", value)
+    return value
+
+
+def tokens_check(kind: str, example: str) -> Check:
+    """A method or header name: an RFC 9110 token; "*" is only meaningful as the whole value."""
+
+    def check(value: object) -> str:
+        if value == "*":
+            raise Invalid(
+                f'expected a {kind} such as {example}; "*" means any only on its own, not in a list'
+            )
+        if isinstance(value, str) and _TOKEN.fullmatch(value):
+            return value
+        raise expected(f"a {kind} such as {example} (letters, digits and !#$%&'*+-.^_`|~)", value)
+
+    return check
+
+
+check_method = tokens_check("method name", "PATCH")
+check_header_name = tokens_check("header name", "X-Request-Id")
+
+
+def check_origin_entry(value: object) -> str:
+    """An allow_origins entry; origins.py owns the grammar and says what is wrong in words."""
+    from corsproxy.origins import compile_allow_entry  # origins.py is the one place that knows
+
+    if not isinstance(value, str):
+        raise expected('an origin such as http://localhost:5173, "localhost" or "*"', value)
+    try:
+        compile_allow_entry(value)
+    except ValueError as error:
+        raise Invalid(str(error)) from None
+    return value
+
+
+def readable_file(base_dir: str) -> Check:
+    """A file that opens now, relative to the config file's folder, so `check` catches typos."""
+
+    def check(value: object) -> str:
+        if not isinstance(value, str) or not value.strip():
+            raise expected("the path of a PEM file", value)
+        path = os.path.join(base_dir, os.path.expanduser(value))
+        try:
+            with open(path, "rb"):
+                pass
+        except OSError as error:
+            raise Invalid(f"cannot read {path!r}: {error.strerror}") from None
+        return path
+
+    return check
+
+
+def check_tls_pair(cert: str, key: str) -> None:
+    """Load the pair now, so a wrong or mismatched file is a config error, not a crash later."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    try:
+        # An encrypted key would make OpenSSL prompt on the terminal; answer with no password.
+        context.load_cert_chain(cert, key, password=lambda: b"")
+    except ssl.SSLError as error:
+        reason = error.reason or error.strerror or str(error)
+        raise Invalid(
+            f"the certificate and key cannot be used together ({reason}); "
+            "both must be PEM files, without a passphrase, and the key must belong to the certificate"
+        ) from None
+
+
+@lru_cache(maxsize=256)
+def compile_path_glob(pattern: str) -> re.Pattern[str]:
+    """`cors.rules` paths to a regex for fullmatch: `*` stays in one segment, `**` spans any depth.
+
+    A `**` segment may also match nothing, so `/public/**` covers `/public` itself too.
+    """
+    if not pattern.startswith("/"):
+        raise expected("a path pattern starting with /, such as /public/**", pattern)
+    regex = ""
+    for segment in pattern.split("/")[1:]:
+        if segment == "**":
+            regex += "(?:/.*)?"
+        elif "**" in segment:
+            raise expected("** only as a whole segment, such as /api/**", pattern)
+        else:
+            regex += "/" + "[^/]*".join(re.escape(part) for part in segment.split("*"))
+    return re.compile(regex or "/")
+
+
+def check_path_glob(value: object) -> str:
+    if not isinstance(value, str):
+        raise expected("a path pattern starting with /, such as /public/**", value)
+    compile_path_glob(value)
+    return value
