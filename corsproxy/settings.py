@@ -170,7 +170,7 @@ _Where = dict[str, tuple[str | None, int | None]]  # key path -> (source, line) 
 
 def load(overrides: Overrides, env: Mapping[str, str]) -> Settings:
     """Flags over environment over file over defaults; raises ConfigError with every problem."""
-    from corsproxy.settings_yaml import FileLayer, read_config  # it builds the dataclasses above
+    from corsproxy.settings_file import FileLayer, read_config  # it builds the dataclasses above
 
     path, named_by = overrides.config, "--config"
     if path is None and env.get("CORSPROXY_CONFIG", "").strip():

@@ -164,7 +164,8 @@ def check_upstream(value: object) -> str:
     if parts.username is not None or parts.password is not None:
         # Never echo a password back into a terminal or a log.
         raise Invalid(
-            "expected no user name or password in the URL; the browser's own credentials are forwarded"
+            "expected no user name or password in the URL; "
+            "the browser's own credentials are forwarded"
         )
     if not parts.hostname:
         raise expected("a URL with a host, such as http://localhost:8000", value)
@@ -248,7 +249,8 @@ def check_tls_pair(cert: str, key: str) -> None:
         reason = error.reason or error.strerror or str(error)
         raise Invalid(
             f"the certificate and key cannot be used together ({reason}); "
-            "both must be PEM files, without a passphrase, and the key must belong to the certificate"
+            "both must be PEM files without a passphrase, "
+            "and the key must belong to the certificate"
         ) from None
 
 
