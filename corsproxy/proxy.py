@@ -17,7 +17,7 @@ from aiohttp import web
 from multidict import CIMultiDict
 from yarl import URL
 
-from corsproxy import __version__, headers, policy
+from corsproxy import __version__, headers, policy, rewrite
 from corsproxy.accesslog import AccessLog, Entry
 from corsproxy.gateway import GatewayError, explain
 from corsproxy.hosts import HostGuard
@@ -36,7 +36,7 @@ class _Upstream:
     """Per-route client options prepared once: timeouts and TLS verification."""
 
     timeout: aiohttp.ClientTimeout
-    ssl: bool | None
+    ssl: bool
 
 
 class Proxy:
@@ -55,10 +55,19 @@ class Proxy:
                 aiohttp.ClientTimeout(
                     total=None, sock_connect=r.route.timeout, sock_read=r.route.read_timeout
                 ),
-                None if r.route.verify_tls else False,
+                True if r.route.verify_tls else False,
             )
             for r in self.routes.routes
         }
+        self._maps = {
+            id(r.route): rewrite.RouteMap(
+                r.upstream_origin.lower() + r.base[len(r.upstream_origin) :],
+                r.prefix,
+                r.route.strip_prefix,
+            )
+            for r in self.routes.routes
+        }
+        self._all_maps = tuple(self._maps.values())
         self.session: aiohttp.ClientSession | None = None
 
     async def start(self) -> None:
@@ -192,8 +201,19 @@ class Proxy:
         raw = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in upstream.raw_headers]
         finished = policy.finish(decision, headers.for_client(raw))
         entry.notes.extend(finished.corrections)
+        route = target.route.route
+        out, rewritten = rewrite.response_headers(
+            finished.headers,
+            upstream.status,
+            route.cookies,
+            route.redirects,
+            rewrite.BrowserSide(self.scheme, request.headers.get("Host", "")),
+            self._maps[id(route)],
+            self._all_maps,
+        )
+        entry.notes.extend(rewritten)
         entry.status = upstream.status
-        out_headers = CIMultiDict(finished.headers)
+        out_headers = CIMultiDict(out)
         length = upstream.content_length
         no_body = request.method == "HEAD" or upstream.status in (204, 304)
         if not no_body and length is not None and length <= SMALL_BODY:
