@@ -1,0 +1,2 @@
+-- wrk script: send CORS preflights (OPTIONS) instead of GETs.
+wrk.method = "OPTIONS"
