@@ -176,16 +176,18 @@ def load(overrides: Overrides, env: Mapping[str, str]) -> Settings:
     if path is None and env.get("CORSPROXY_CONFIG", "").strip():
         path, named_by = env["CORSPROXY_CONFIG"].strip(), "CORSPROXY_CONFIG"
     file = read_config(path, named_by) if path else FileLayer()
-    settings, problems = file.settings, file.problems
+    settings, problems, warnings = file.settings, file.problems, list(file.warnings)
     where: _Where = {key: (path, line) for key, line in file.lines.items()}
     for source, key, value in _given(overrides, env, problems):
         settings, where[key] = _apply(settings, key, value), (source, None)
     if not settings.routes and file.readable and not file.routes_given:
         reason = "no upstream configured; give one, e.g. corsproxy serve http://localhost:8000"
         problems.append(Problem(path, None, "upstream", reason))
-    warnings = file.warnings + _any_origin_with_credentials(settings.cors, where, problems)
+    _check_any_origin(settings.cors, where, problems, warnings)
     if problems:
-        raise ConfigError(sorted(problems, key=lambda p: (p.source != path, p.line or 0)))
+        # The file's own problems first, by line; then the environment's and the flags'.
+        order = sorted(problems, key=lambda p: (p.source != path, p.line is None, p.line or 0))
+        raise ConfigError(order)
     lines = tuple(str(w) for w in sorted(warnings, key=lambda w: w.line or 0))
     return replace(settings, source=path, warnings=lines)
 
@@ -243,50 +245,48 @@ _ANY_ORIGIN_RISK = (
     "list the origins, set allow_credentials: false, "
     "or set dangerously_allow_any_origin_with_credentials: true"
 )
+_DANGER = "cors.dangerously_allow_any_origin_with_credentials"
 
 
-def _any_origin_with_credentials(cors: Cors, where: _Where, problems: list[Problem]) -> list:
-    """Refuse "*" with credentials, at the top and in each rule after inheriting (Fetch §3.2.5
-    lets a reflected origin with credentials through, so "*" would mean every site)."""
-    found = []  # (key path, reason) for each rule set that grants any origin credentials
-    if "*" in cors.allow_origins and cors.allow_credentials:
-        credentials = "" if "cors.allow_credentials" in where else " (the default)"
-        found.append(
-            (
-                "cors.allow_origins",
-                f'"*" in allow_origins together with allow_credentials: true{credentials}',
-            )
-        )
-    for i, rule in enumerate(cors.rules):
-        merged, path = effective_cors(cors, rule), f"cors.rules[{i}]"
-        if "*" not in merged.allow_origins or not merged.allow_credentials:
-            continue
-        if rule.allow_origins is None and rule.allow_credentials is None:
-            continue  # it inherits both, and the top level was reported already
-        origins = "" if rule.allow_origins is not None else " (inherited from cors)"
-        credentials = "" if rule.allow_credentials is not None else " (inherited from cors)"
-        if credentials and "cors.allow_credentials" not in where:
-            credentials = " (the default)"
-        key = (
-            f"{path}.allow_origins"
-            if rule.allow_origins is not None
-            else f"{path}.allow_credentials"
-        )
-        found.append(
-            (
-                key,
-                f'"*" in allow_origins{origins} together with allow_credentials: true{credentials}',
-            )
-        )
-    if cors.dangerously_allow_any_origin_with_credentials:
-        source, line = where.get("cors.dangerously_allow_any_origin_with_credentials", (None, None))
+def _check_any_origin(
+    cors: Cors, where: _Where, problems: list[Problem], warnings: list[Problem]
+) -> None:
+    """Refuse "*" with credentials unless the dangerous flag says so; then only warn."""
+    grants = _any_origin_grants(cors, where)
+    if grants and cors.dangerously_allow_any_origin_with_credentials:
         risk = "any web site you visit can read your logged-in responses through the proxy"
-        key = "cors.dangerously_allow_any_origin_with_credentials"
-        return [Problem(source, line, key, risk)] if found else []
-    for key, reason in found:
-        source, line = where.get(key, (None, None))
-        problems.append(Problem(source, line, key, f"{reason} {_ANY_ORIGIN_RISK}"))
-    return []
+        warnings.append(_at(where, _DANGER, risk))
+    else:
+        problems.extend(_at(where, key, f"{what} {_ANY_ORIGIN_RISK}") for key, what in grants)
+
+
+def _any_origin_grants(cors: Cors, where: _Where) -> list[tuple[str, str]]:
+    """(key path, what) for the top level and each rule, after inheriting, that pairs "*" with
+    credentials. Browsers refuse a literal `*` with credentials (Fetch §3.2.5), but the proxy
+    echoes the request's origin instead, so this would hand every site your logged-in data."""
+    default = "" if "cors.allow_credentials" in where else " (the default)"
+    found = []
+    if "*" in cors.allow_origins and cors.allow_credentials:
+        found.append(("cors.allow_origins", _pairing("", default)))
+    for i, rule in enumerate(cors.rules):
+        merged = effective_cors(cors, rule)
+        sets_either = rule.allow_origins is not None or rule.allow_credentials is not None
+        if "*" in merged.allow_origins and merged.allow_credentials and sets_either:
+            own = rule.allow_origins is not None  # else only the credentials are its own
+            key = f"cors.rules[{i}].{'allow_origins' if own else 'allow_credentials'}"
+            inherited = default or " (inherited from cors)"
+            credentials = "" if rule.allow_credentials is not None else inherited
+            found.append((key, _pairing("" if own else " (inherited from cors)", credentials)))
+    return found
+
+
+def _pairing(origins: str, credentials: str) -> str:
+    return f'"*" in allow_origins{origins} together with allow_credentials: true{credentials}'
+
+
+def _at(where: _Where, key: str, message: str) -> Problem:
+    source, line = where.get(key, (None, None))
+    return Problem(source, line, key, message)
 
 
 def effective_cors(cors: Cors, rule: CorsRule) -> Cors:

@@ -97,7 +97,9 @@ def check_max_age(value: object) -> int:
     if is_int(value) and 0 <= value <= 86400:
         return value
     why = " (browsers cap it far lower: Chrome at 7200 s, Firefox at 86400 s)"
-    raise expected("an integer from 0 to 86400" + (why if is_int(value) else ""), value)
+    raise expected(
+        "an integer from 0 to 86400" + (why if is_int(value) and value > 0 else ""), value
+    )
 
 
 def one_of(*choices: str) -> Check:
@@ -159,7 +161,7 @@ def check_upstream(value: object) -> str:
     if not isinstance(value, str):
         raise expected(example, value)
     parts = urlsplit(value.strip())
-    if parts.scheme.lower() not in ("http", "https"):
+    if parts.scheme.lower() not in ("http", "https") or re.search(r"\s", value.strip()):
         raise expected(example, value)
     if parts.username is not None or parts.password is not None:
         # Never echo a password back into a terminal or a log.
@@ -246,11 +248,14 @@ def check_tls_pair(cert: str, key: str) -> None:
         # An encrypted key would make OpenSSL prompt on the terminal; answer with no password.
         context.load_cert_chain(cert, key, password=lambda: b"")
     except ssl.SSLError as error:
-        reason = error.reason or error.strerror or str(error)
+        detail = re.sub(r"^\[[^\]]*\]\s*|\s*\(_ssl\.c:\d+\)$", "", str(error.strerror or error))
+        if error.reason == "KEY_VALUES_MISMATCH":
+            raise Invalid(
+                f"the key does not belong to the certificate (OpenSSL: {detail})"
+            ) from None
         raise Invalid(
-            f"the certificate and key cannot be used together ({reason}); "
-            "both must be PEM files without a passphrase, "
-            "and the key must belong to the certificate"
+            f"the certificate and key cannot be loaded (OpenSSL: {detail}); "
+            "both must be PEM files, the key without a passphrase"
         ) from None
 
 

@@ -1,0 +1,107 @@
+"""The effective settings as text, for `corsproxy check`: defaults filled in, routes spelt out.
+
+Reads a Settings that load() validated; writes YAML-like lines a frontend developer can scan.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from corsproxy.settings import Cors, CorsRule, Route, Settings
+
+_PLAIN = re.compile(r"[A-Za-z0-9_/.][\w./:@+-]*")
+_RULE_FIELDS = (
+    "allow_origins",
+    "allow_methods",
+    "allow_headers",
+    "expose_headers",
+    "allow_credentials",
+    "max_age",
+    "allow_private_network",
+)
+
+
+def _show(value: object) -> str:
+    """A value as YAML would spell it: true/false, [a, b], "*" quoted."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, tuple):
+        return "[" + ", ".join(_show(item) for item in value) + "]"
+    if isinstance(value, str) and not _PLAIN.fullmatch(value):
+        return json.dumps(value)
+    return str(value)
+
+
+def describe(settings: Settings) -> str:
+    """Everything `serve` would use, in the order a request meets it, then any warnings."""
+    source = settings.source or "no config file (defaults, environment and flags)"
+    listen = settings.listen
+    tls = f"cert {listen.tls.cert}, key {listen.tls.key}" if listen.tls else "none (plain http)"
+    lines = [
+        f"# effective settings, defaults filled in; from {source}",
+        "listen:",
+        f"  host: {_show(listen.host)}",
+        f"  port: {listen.port}",
+        f"  allowed_hosts: {_show(listen.allowed_hosts)}"
+        "   # besides localhost, *.localhost, 127.0.0.1, [::1] and the listen host",
+        f"  tls: {tls}",
+        f"log_level: {settings.log_level}",
+        *_cors_lines(settings.cors),
+        "",
+        "routes (longest prefix wins):",
+        *_route_lines(settings.routes),
+    ]
+    if settings.warnings:
+        lines += ["", "warnings:", *(f"  {warning}" for warning in settings.warnings)]
+    return "\n".join(lines) + "\n"
+
+
+def _cors_lines(cors: Cors) -> list[str]:
+    lines = ["cors:"]
+    lines += [f"  {name}: {_show(getattr(cors, name))}" for name in _RULE_FIELDS]
+    danger = cors.dangerously_allow_any_origin_with_credentials
+    lines.append(f"  dangerously_allow_any_origin_with_credentials: {_show(danger)}")
+    if not cors.rules:
+        return [*lines, "  rules: []   # every path uses the settings above"]
+    lines.append("  rules:   # the first whose paths match wins; unset fields come from cors")
+    for rule in cors.rules:
+        lines += _rule_lines(rule)
+    return lines
+
+
+def _rule_lines(rule: CorsRule) -> list[str]:
+    lines = [f"    - paths: {_show(rule.paths)}"]
+    for name in _RULE_FIELDS:
+        if getattr(rule, name) is not None:
+            lines.append(f"      {name}: {_show(getattr(rule, name))}")
+    return lines
+
+
+def _route_lines(routes: tuple[Route, ...]) -> list[str]:
+    """One line per route, longest prefix first as routing tries them, its options beneath."""
+    ordered = sorted(routes, key=lambda route: len(route.prefix), reverse=True)
+    width = max((len(route.prefix) for route in ordered), default=1)
+    lines, indent = [], " " * (width + 7)
+    for route in ordered:
+        cookies = route.cookies
+        lines += [
+            f"  {route.prefix:<{width}}  -> {route.upstream}   ({_example(route)})",
+            f"{indent}strip_prefix: {_show(route.strip_prefix)}, host_header: {route.host_header}"
+            f", origin_header: {route.origin_header}",
+            f"{indent}verify_tls: {_show(route.verify_tls)}, websocket: {_show(route.websocket)}"
+            f", redirects: {route.redirects}"
+            f", timeout: {route.timeout:g}s, read_timeout: {route.read_timeout:g}s",
+            f"{indent}cookies: domain {cookies.domain}, secure {cookies.secure}"
+            f", samesite {cookies.samesite}",
+        ]
+    return lines
+
+
+def _example(route: Route) -> str:
+    """A sample request path and the upstream URL it goes to, so strip_prefix is visible."""
+    sample = route.prefix.rstrip("/") + "/users"
+    rest = sample[len(route.prefix) :] if route.strip_prefix and route.prefix != "/" else sample
+    return f"{sample} goes to {route.upstream}{rest}"
