@@ -106,8 +106,9 @@ def _load(args: argparse.Namespace, with_flags: bool):
         for problem in error.problems:
             print(problem, file=sys.stderr)
         count = len(error.problems)
+        tail = "; nothing was started" if with_flags else ""
         print(
-            f"corsproxy: {count} problem{'s' if count != 1 else ''} found; nothing was started",
+            f"corsproxy: {count} problem{'s' if count != 1 else ''} found{tail}",
             file=sys.stderr,
         )
         return None

@@ -5,6 +5,7 @@ Sits before everything else: cli.py calls load(); proxy.py only ever sees a vali
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
@@ -165,6 +166,7 @@ _OVERRIDABLE = (
     ("allow_origins", "--allow-origin", "CORSPROXY_ALLOW_ORIGINS", "cors.allow_origins", None),
     ("log_level", "--log-level", "CORSPROXY_LOG_LEVEL", "log_level", check_log_level),
 )
+DEFAULT_CONFIG = "corsproxy.yaml"
 _Where = dict[str, tuple[str | None, int | None]]  # key path -> (source, line) it came from
 
 
@@ -175,6 +177,10 @@ def load(overrides: Overrides, env: Mapping[str, str]) -> Settings:
     path, named_by = overrides.config, "--config"
     if path is None and env.get("CORSPROXY_CONFIG", "").strip():
         path, named_by = env["CORSPROXY_CONFIG"].strip(), "CORSPROXY_CONFIG"
+    if path is None and os.path.isfile(DEFAULT_CONFIG):
+        # Like a dev server's own config file: picked up from the working directory (the
+        # Docker image's WORKDIR is /config, so a mounted /config/corsproxy.yaml just works).
+        path, named_by = DEFAULT_CONFIG, "the working directory"
     file = read_config(path, named_by) if path else FileLayer()
     settings, problems, warnings = file.settings, file.problems, list(file.warnings)
     where: _Where = {key: (path, line) for key, line in file.lines.items()}

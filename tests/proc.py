@@ -45,6 +45,11 @@ class ProxyProcess:
                     return int(line.split()[1])
         raise KeyError(field)
 
+    def wait(self, timeout: float = 10) -> tuple[int, str]:
+        """Wait for the process to exit by itself; returns (exit status, remaining output)."""
+        output = self.process.communicate(timeout=timeout)[0]
+        return self.process.returncode, output
+
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 10) -> tuple[int, str]:
         """Send a signal, wait for the exit; returns (exit status, remaining output)."""
         if self.process.poll() is None:

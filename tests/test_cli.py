@@ -1,0 +1,168 @@
+"""The command line as a user runs it: start-up line, exit codes, signals, check output."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import subprocess
+
+import aiohttp
+import pytest
+from aiohttp import web
+
+from tests.conftest import ORIGIN, free_port
+from tests.proc import ProxyProcess, corsproxy_command
+
+
+def run(*args: str, cwd=None, env=None) -> subprocess.CompletedProcess:
+    import os
+
+    return subprocess.run(
+        corsproxy_command() + list(args),
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env={**os.environ, **(env or {})},
+        timeout=30,
+    )
+
+
+async def test_serve_prints_where_it_listens_forwards_and_which_origins():
+    port = free_port()
+    proxy = ProxyProcess(["serve", "http://localhost:8000", "--port", str(port)])
+    assert proxy.banner == (
+        f"corsproxy: http://127.0.0.1:{port} -> http://localhost:8000 (origins: localhost)"
+    )
+    code, _ = proxy.stop(signal.SIGINT)
+    assert code == 0
+
+
+async def test_environment_is_used_and_flags_win_over_it():
+    port, other = free_port(), free_port()
+    proxy = ProxyProcess(
+        ["serve", "--port", str(port)],
+        env={
+            "CORSPROXY_UPSTREAM": "http://localhost:9000",
+            "CORSPROXY_PORT": str(other),
+            "CORSPROXY_ALLOW_ORIGINS": "http://app.test:3000, localhost",
+        },
+    )
+    assert proxy.banner == (
+        f"corsproxy: http://127.0.0.1:{port} -> http://localhost:9000 "
+        "(origins: http://app.test:3000, localhost)"
+    )
+    assert proxy.stop()[0] == 0
+
+
+async def test_sigterm_lets_an_in_flight_request_finish_then_exits_0(aiohttp_server):
+    arrived, release = asyncio.Event(), asyncio.Event()
+
+    async def slow(request: web.Request) -> web.Response:
+        arrived.set()
+        await release.wait()
+        return web.Response(text="finished")
+
+    app = web.Application()
+    app.router.add_get("/slow", slow)
+    upstream = await aiohttp_server(app)
+    port = free_port()
+    proxy = ProxyProcess(["serve", f"http://127.0.0.1:{upstream.port}", "--port", str(port)])
+    async with aiohttp.ClientSession() as client:
+        pending = asyncio.ensure_future(client.get(f"http://127.0.0.1:{port}/slow"))
+        await asyncio.wait_for(arrived.wait(), 10)
+        proxy.process.send_signal(signal.SIGTERM)
+        release.set()
+        async with await asyncio.wait_for(pending, 10) as resp:
+            assert await resp.text() == "finished"
+    code, output = await asyncio.to_thread(proxy.wait)
+    assert code == 0, output
+    assert "stopping" in output
+
+
+def test_bad_flag_value_exits_2_naming_the_key():
+    result = run("serve", "http://localhost:8000", "--port", "eighty")
+    assert result.returncode == 2
+    assert result.stderr.splitlines()[0] == (
+        "--port: listen.port: expected an integer from 1 to 65535; got 'eighty'"
+    )
+
+
+def test_serve_without_upstream_says_how_to_give_one():
+    result = run("serve", env={"CORSPROXY_UPSTREAM": ""})
+    assert result.returncode == 2
+    assert (
+        "upstream: no upstream configured; give one, e.g. corsproxy serve "
+        "http://localhost:8000" in result.stderr
+    )
+
+
+def test_busy_port_is_a_clear_message_and_exit_2():
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = run("serve", "http://localhost:8000", "--port", str(port))
+    assert result.returncode == 2
+    assert f"corsproxy: cannot listen on 127.0.0.1:{port}: " in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_check_accepts_the_example_config():
+    result = run("check", "-c", "config.example.yaml")
+    assert result.returncode == 0, result.stderr
+    assert "routes (longest prefix wins):" in result.stdout
+
+
+def test_check_reports_a_wrong_key_and_a_wrong_type_with_file_and_line(tmp_path):
+    config = tmp_path / "corsproxy.yaml"
+    config.write_text(
+        "upstream: http://localhost:8000\nlisten:\n  prot: 8080\n"
+        "cors:\n  allow_credentials: maybe\n"
+    )
+    result = run("check", "-c", str(config))
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [
+        f"{config}:3: listen.prot: unknown key; did you mean 'port'?",
+        f"{config}:5: cors.allow_credentials: expected true or false; got 'maybe'",
+        "corsproxy: 2 problems found",
+    ]
+
+
+def test_corsproxy_yaml_in_the_working_directory_is_picked_up(tmp_path):
+    (tmp_path / "corsproxy.yaml").write_text("upstream: http://localhost:7000\n")
+    result = run("check", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "  /  -> http://localhost:7000 " in result.stdout
+
+
+def test_python_dash_m_works_too():
+    import sys
+
+    result = subprocess.run(
+        [sys.executable, "-m", "corsproxy", "--version"], capture_output=True, text=True, timeout=30
+    )
+    assert result.returncode == 0 and result.stdout.startswith("corsproxy ")
+
+
+async def test_started_proxy_answers_a_preflight(aiohttp_server):
+    port = free_port()
+    proxy = ProxyProcess(["serve", "http://localhost:1", "--port", str(port)])
+    try:
+        async with aiohttp.ClientSession() as client:
+            async with client.options(
+                f"http://127.0.0.1:{port}/x",
+                headers={"Origin": ORIGIN, "Access-Control-Request-Method": "PUT"},
+            ) as resp:
+                assert resp.status == 204
+                assert resp.headers["Access-Control-Allow-Origin"] == ORIGIN
+    finally:
+        code, log = proxy.stop()
+    assert code == 0
+    assert f"OPTIONS /x origin={ORIGIN} preflight (origin allowed by 'localhost') -> 204" in log
+
+
+@pytest.mark.parametrize("argv", [[], ["frobnicate"]], ids=["no command", "unknown command"])
+def test_bad_use_exits_2(argv):
+    assert run(*argv).returncode == 2
