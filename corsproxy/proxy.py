@@ -29,6 +29,7 @@ HEALTH_PATH = "/__corsproxy/health"
 # memory, and one write instead of three for the typical small API response.
 SMALL_BODY = 64 * 1024
 CHUNK = 64 * 1024
+MAX_HEADER_LINE = 64 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +80,9 @@ class Proxy:
             auto_decompress=False,
             skip_auto_headers=("User-Agent", "Accept", "Accept-Encoding", "Content-Type"),
             timeout=aiohttp.ClientTimeout(total=None),
+            # Browsers accept far bigger headers than aiohttp's 8 KiB default per line.
+            max_line_size=MAX_HEADER_LINE,
+            max_field_size=MAX_HEADER_LINE,
         )
 
     async def close(self) -> None:

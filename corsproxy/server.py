@@ -18,6 +18,10 @@ from corsproxy.proxy import Proxy
 from corsproxy.settings import Settings
 
 DRAIN_SECONDS = 5.0
+# A connection that has not sent a complete request head this long after connecting (or
+# after its previous response) is closed: idle keep-alives, and slowloris clients that
+# trickle their headers, never pin a socket for long. Browsers simply reconnect.
+HEADER_TIMEOUT = 30.0
 
 
 @dataclass
@@ -45,12 +49,20 @@ def _tls_context(settings: Settings) -> ssl.SSLContext | None:
 
 
 async def start(
-    settings: Settings, log: AccessLog | None = None, port: int | None = None
+    settings: Settings,
+    log: AccessLog | None = None,
+    port: int | None = None,
+    header_timeout: float = HEADER_TIMEOUT,
 ) -> Running:
     """Start serving on settings.listen (or on `port`, 0 for a free one)."""
     proxy = Proxy(settings, log)
     await proxy.start()
-    server = web.Server(proxy.handle, handler_cancellation=True, access_log=None)
+    server = web.Server(
+        proxy.handle,
+        handler_cancellation=True,
+        access_log=None,
+        keepalive_timeout=header_timeout,
+    )
     runner = web.ServerRunner(server, shutdown_timeout=DRAIN_SECONDS, handle_signals=False)
     await runner.setup()
     host = settings.listen.host
@@ -82,11 +94,39 @@ def banner(running: Running) -> str:
     return f"corsproxy: {running.url} -> {where} (origins: {origins})"
 
 
+def raise_open_files_limit() -> str | None:
+    """Lift the soft open-files limit to the hard one; a warning when it stays low.
+
+    Each proxied connection holds two descriptors (browser side and upstream side).
+    """
+    try:
+        import resource
+    except ImportError:  # not on this platform
+        return None
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = hard if hard != resource.RLIM_INFINITY else max(soft, 65536)
+    if soft < wanted:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+            soft = wanted
+        except (ValueError, OSError):
+            pass
+    if soft < 4096:
+        return (
+            f"the open-files limit is {soft}, enough for about {soft // 2 - 20} connections at "
+            "once; raise it (ulimit -n 65536) for load tests"
+        )
+    return None
+
+
 async def serve_forever(settings: Settings) -> None:
     """Serve until SIGTERM or SIGINT, then drain and return."""
     log = AccessLog(settings.log_level)
+    low_limit = raise_open_files_limit()
     running = await start(settings, log)
     log.message(banner(running))
+    if low_limit:
+        log.message(f"corsproxy: warning: {low_limit}")
     for warning in settings.warnings:
         log.message(f"corsproxy: warning: {warning}")
     stop = asyncio.Event()

@@ -115,6 +115,7 @@ async def _pump(source, sink) -> None:
         elif kind is WSMsgType.CLOSE:
             await sink.close(code=message.data, message=(message.extra or "").encode())
             return
-        else:  # CLOSING, CLOSED, ERROR: the source is gone without a close frame of its own
-            await sink.close(code=source.close_code or 1011)
+        else:  # CLOSING, CLOSED, ERROR: the source vanished without a close frame of its own
+            # 1006 is never sent on the wire (RFC 6455 §7.4.1): say 1011, "unexpected condition".
+            await sink.close(code=1011, message=b"the other side vanished")
             return
