@@ -42,13 +42,13 @@ class AccessLog:
         failed = entry.status >= 500 or entry.status == 403
         if self.level > LEVELS["info"] and not (failed and self.level <= LEVELS["warning"]):
             return
-        parts = [entry.method, entry.path]
+        head = f"{entry.method} {entry.path}"
         if entry.origin is not None:
-            parts.append(f"origin={entry.origin}")
+            head += f" origin={entry.origin}"
         if entry.decision:
-            parts.append(entry.decision)
-        parts.extend(entry.notes)
-        line = " ".join(parts) + f" -> {entry.status} {millis:.1f}ms\n"
+            head += " " + entry.decision
+        notes = "".join("; " + note for note in entry.notes)
+        line = f"{head}{notes} -> {entry.status} {millis:.1f}ms\n"
         try:
             self.stream.write(line)
         except (OSError, ValueError):  # a closed or broken stderr must not break serving

@@ -82,6 +82,7 @@ class CompiledPolicy:
     credentials: bool
     max_age: str
     private_network: bool
+    where: str = "cors"  # the config key it came from, for reasons: "cors" or "cors.rules[1]"
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,13 +103,13 @@ class PolicySet:
 def compile_policy(cors: Cors) -> PolicySet:
     """Compile `cors` and each of its rules into the policies decide() uses."""
     rules = []
-    for rule in cors.rules:
-        policy = _compile_one(effective_cors(cors, rule))
+    for index, rule in enumerate(cors.rules):
+        policy = _compile_one(effective_cors(cors, rule), f"cors.rules[{index}]")
         rules.extend((compile_path_glob(path), policy) for path in rule.paths)
     return PolicySet(_compile_one(cors), tuple(rules))
 
 
-def _compile_one(cors: Cors) -> CompiledPolicy:
+def _compile_one(cors: Cors, where: str = "cors") -> CompiledPolicy:
     methods = None if cors.allow_methods == "*" else tuple(cors.allow_methods)
     headers = None if cors.allow_headers == "*" else tuple(cors.allow_headers)
     return CompiledPolicy(
@@ -121,6 +122,7 @@ def _compile_one(cors: Cors) -> CompiledPolicy:
         credentials=cors.allow_credentials,
         max_age=str(cors.max_age),
         private_network=cors.allow_private_network,
+        where=where,
     )
 
 
@@ -211,7 +213,7 @@ _SIMPLE = frozenset({"GET", "HEAD", "POST"})
 
 def _refusal(origin: str, policy: CompiledPolicy) -> str:
     return (
-        f"origin {origin!r} is not in cors.allow_origins ({policy.origins.describe()}); "
+        f"origin {origin!r} is not in {policy.where}.allow_origins ({policy.origins.describe()}); "
         f"add it there (or pass --allow-origin {origin}) to allow it"
     )
 

@@ -17,7 +17,7 @@ from aiohttp import web
 from multidict import CIMultiDict
 from yarl import URL
 
-from corsproxy import __version__, headers, policy, rewrite
+from corsproxy import __version__, headers, judge, policy, rewrite
 from corsproxy.accesslog import AccessLog, Entry
 from corsproxy.gateway import GatewayError, explain
 from corsproxy.hosts import HostGuard
@@ -204,6 +204,10 @@ class Proxy:
     ) -> web.StreamResponse:
         raw = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in upstream.raw_headers]
         finished = policy.finish(decision, headers.for_client(raw))
+        if finished.corrections or (
+            self.log.enabled and decision.verdict is policy.Verdict.ALLOWED
+        ):
+            entry.notes.extend(_upstream_alone(decision, request, raw))
         entry.notes.extend(finished.corrections)
         route = target.route.route
         out, rewritten = rewrite.response_headers(
@@ -280,6 +284,25 @@ class Proxy:
         entry.status = 200
         body = {"status": "ok", "version": __version__, "routes": list(self.routes.prefixes)}
         return web.json_response(body)
+
+
+def _upstream_alone(
+    decision: policy.Decision,
+    request: web.BaseRequest,
+    upstream_headers: list[tuple[str, str]],
+) -> list[str]:
+    """What the browser would have made of the upstream's own headers, for the log line.
+
+    The proxy cannot see the page's credentials mode; a request carrying cookies is judged
+    as credentialed, any other as not (the mode a page without cookies most often uses).
+    """
+    if decision.verdict is not policy.Verdict.ALLOWED or decision.origin is None:
+        return []
+    credentials = "Cookie" in request.headers
+    for finding in judge.check_cors(decision.origin, credentials, upstream_headers):
+        if finding.fatal:
+            return [f"upstream alone: {finding.name} ({finding.detail}) -> fixed"]
+    return []
 
 
 def _describe(decision: policy.Decision) -> str:

@@ -624,3 +624,16 @@ def test_refused_origin_reason_says_how_to_allow_it():
         "origin 'http://evil.test' is not in cors.allow_origins (localhost); add it there "
         "(or pass --allow-origin http://evil.test) to allow it"
     )
+
+
+def test_a_rule_that_refuses_names_itself():
+    compiled = policy.compile_policy(RULES).for_path("/admin/x")
+    strict = policy.compile_policy(
+        Cors(rules=(CorsRule(paths=("/admin/**",), allow_origins=("https://admin.example.com",)),))
+    )
+    decision = policy.decide(strict.for_path("/admin/x"), "GET", O)
+    assert decision.reason.startswith(
+        "origin 'http://localhost:5173' is not in cors.rules[0].allow_origins "
+        "(https://admin.example.com); add it there"
+    )
+    assert compiled.where == "cors.rules[1]"

@@ -52,7 +52,11 @@ async def test_simple_get_from_allowed_origin_gets_the_whole_cors_set(
             "access-control-expose-headers": {"x-total-count", "date", "server"},
             "vary": {"origin"},
         }
-    assert "GET /users origin=http://localhost:5173 allowed" in proxy.log
+    assert proxy.log.startswith(
+        "GET /users origin=http://localhost:5173 allowed (origin allowed by 'localhost'); "
+        "upstream alone: CORSMissingAllowOrigin (no Access-Control-Allow-Origin header) -> fixed"
+        " -> 200 "
+    )
 
 
 async def test_preflight_is_answered_locally_and_never_forwarded(
@@ -151,6 +155,7 @@ async def test_upstream_cors_headers_are_replaced_not_duplicated(
             "access-control-expose-headers": {"date", "server", "vary"},
             "vary": {"accept-encoding", "origin"},
         }
+    assert "; upstream alone: CORSMultipleAllowOriginNotAllowed (" in proxy.log
     assert "fixed: Access-Control-Allow-Origin '*, http://other.example' -> " in proxy.log
     assert "(credentials)" in proxy.log
 
