@@ -31,7 +31,7 @@ SAFELISTED_RESPONSE_HEADERS = frozenset(
 # Never exposed: the Fetch standard's "forbidden response-header names" (Set-Cookie is never
 # readable by JavaScript), and the CORS headers themselves.
 _NEVER_EXPOSED = frozenset({"set-cookie", "set-cookie2"})
-_PREFLIGHT_VARY = "Origin, Access-Control-Request-Method, Access-Control-Request-Headers"
+PREFLIGHT_VARY = "Origin, Access-Control-Request-Method, Access-Control-Request-Headers"
 # The response headers this engine owns for an allowed origin: the upstream's values are
 # dropped and the rule's written instead (Envoy: set, never append).
 OWNED_HEADERS = frozenset(
@@ -201,7 +201,7 @@ def _preflight(
     granted.append(("Access-Control-Max-Age", policy.max_age))
     if policy.private_network and private_network == "true":
         granted.append(("Access-Control-Allow-Private-Network", "true"))
-    granted.append(("Vary", _PREFLIGHT_VARY))
+    granted.append(("Vary", PREFLIGHT_VARY))
     if notes:
         reason += "; the browser will block it: " + "; ".join(notes)
     return Decision(Verdict.PREFLIGHT, origin, tuple(granted), reason)

@@ -17,7 +17,7 @@ from aiohttp import web
 from multidict import CIMultiDict
 from yarl import URL
 
-from corsproxy import __version__, headers, judge, policy, rewrite
+from corsproxy import __version__, headers, judge, policy, rewrite, websocket
 from corsproxy.accesslog import AccessLog, Entry
 from corsproxy.gateway import GatewayError, explain
 from corsproxy.hosts import HostGuard
@@ -51,7 +51,7 @@ class Proxy:
         self.log = log or AccessLog(settings.log_level)
         self.scheme = "https" if settings.listen.tls else "http"
         self._index = {id(route): i for i, route in enumerate(settings.routes)}
-        self._upstream = {
+        self.upstream_options = {
             id(r.route): _Upstream(
                 aiohttp.ClientTimeout(
                     total=None, sock_connect=r.route.timeout, sock_read=r.route.read_timeout
@@ -138,12 +138,10 @@ class Proxy:
             return web.Response(
                 status=403,
                 text=f"corsproxy: preflight refused: {decision.reason}\n",
-                headers={"Vary": policy._PREFLIGHT_VARY},
+                headers={"Vary": policy.PREFLIGHT_VARY},
             )
         if req_headers.get("Upgrade", "").lower() == "websocket" and target.route.route.websocket:
-            from corsproxy.websocket import relay
-
-            return await relay(self, request, target, decision, entry)
+            return await websocket.relay(self, request, target, decision, entry)
         return await self.forward(request, target, decision, entry)
 
     def upstream_headers(
@@ -174,7 +172,7 @@ class Proxy:
     ) -> web.StreamResponse:
         """Stream the request upstream and its response back, CORS headers finished."""
         assert self.session is not None, "Proxy.start() was not awaited"
-        options = self._upstream[id(target.route.route)]
+        options = self.upstream_options[id(target.route.route)]
         body = request.content if request.body_exists else None
         try:
             async with asyncio.timeout(target.route.route.timeout):
@@ -188,7 +186,7 @@ class Proxy:
                     ssl=options.ssl,
                 )
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-            return await self._gateway_error(exc, target, decision, entry)
+            return await self.gateway_error(exc, target, decision, entry)
         try:
             return await self._respond(request, upstream, target, decision, entry)
         finally:
@@ -228,7 +226,7 @@ class Proxy:
             try:
                 data = await upstream.read()
             except aiohttp.ClientError as exc:
-                return await self._gateway_error(exc, target, decision, entry)
+                return await self.gateway_error(exc, target, decision, entry)
             return web.Response(
                 status=upstream.status, reason=upstream.reason, body=data, headers=out_headers
             )
@@ -250,17 +248,17 @@ class Proxy:
             _abort(request)
         return response
 
-    async def _gateway_error(
+    async def gateway_error(
         self, exc: BaseException, target: Target, decision: policy.Decision, entry: Entry
     ) -> web.StreamResponse:
         index = self._index.get(id(target.route.route), 0)
         failure: GatewayError = await explain(exc, target.route, index)
         entry.notes.append(f"{failure.error}: {failure.detail}")
-        return self._cors_json(
+        return self.cors_json(
             entry, failure.status, failure.body(target.route.route.upstream), decision
         )
 
-    def _cors_json(
+    def cors_json(
         self, entry: Entry, status: int, body: dict, decision: policy.Decision
     ) -> web.Response:
         """A JSON answer of the proxy's own, with the CORS headers an allowed origin needs."""
@@ -278,7 +276,7 @@ class Proxy:
             "detail": f"no configured prefix matches {request.path!r}",
             "prefixes": list(self.routes.prefixes),
         }
-        return self._cors_json(entry, 404, body, decision)
+        return self.cors_json(entry, 404, body, decision)
 
     def _health(self, entry: Entry) -> web.Response:
         entry.status = 200

@@ -7,6 +7,7 @@ WebSockets, so the Origin check below is the only thing keeping a hostile page o
 from __future__ import annotations
 
 import asyncio
+from typing import TYPE_CHECKING
 
 import aiohttp
 from aiohttp import WSMsgType, web
@@ -16,6 +17,9 @@ from yarl import URL
 from corsproxy import policy
 from corsproxy.accesslog import Entry
 from corsproxy.routing import Target
+
+if TYPE_CHECKING:
+    from corsproxy.proxy import Proxy
 
 # aiohttp negotiates these itself on each side of the relay.
 _HANDSHAKE = frozenset(
@@ -29,7 +33,7 @@ _HANDSHAKE = frozenset(
 
 
 async def relay(
-    proxy, request: web.BaseRequest, target: Target, decision: policy.Decision, entry: Entry
+    proxy: Proxy, request: web.BaseRequest, target: Target, decision: policy.Decision, entry: Entry
 ) -> web.StreamResponse:
     """Open the upstream WebSocket first, then accept the browser's, then pump both ways."""
     if decision.verdict is policy.Verdict.REFUSED:
@@ -46,7 +50,7 @@ async def relay(
         for k, v in proxy.upstream_headers(request, target, decision)
         if k.lower() not in _HANDSHAKE
     ]
-    options = proxy._upstream[id(target.route.route)]
+    options = proxy.upstream_options[id(target.route.route)]
     try:
         async with asyncio.timeout(target.route.route.timeout):
             upstream = await proxy.session.ws_connect(
@@ -59,7 +63,7 @@ async def relay(
             )
     except aiohttp.WSServerHandshakeError as exc:
         entry.notes.append(f"upstream refused the WebSocket upgrade: {exc.status}")
-        return proxy._cors_json(
+        return proxy.cors_json(
             entry,
             502,
             {
@@ -70,7 +74,7 @@ async def relay(
             decision,
         )
     except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-        return await proxy._gateway_error(exc, target, decision, entry)
+        return await proxy.gateway_error(exc, target, decision, entry)
     browser = web.WebSocketResponse(
         protocols=(upstream.protocol,) if upstream.protocol else (),
         autoping=False,
