@@ -12,25 +12,14 @@ import re
 from dataclasses import dataclass
 from enum import Enum
 
+from corsproxy.fetchspec import FORBIDDEN_RESPONSE, SAFELISTED_METHODS, SAFELISTED_RESPONSE
 from corsproxy.origins import OriginMatcher
 from corsproxy.settings import Cors, compile_path_glob, effective_cors
 
-# Fetch standard, "CORS-safelisted response-header name": readable by JavaScript without
-# Access-Control-Expose-Headers, so listing them would be noise.
-SAFELISTED_RESPONSE_HEADERS = frozenset(
-    {
-        "cache-control",
-        "content-language",
-        "content-length",
-        "content-type",
-        "expires",
-        "last-modified",
-        "pragma",
-    }
-)
-# Never exposed: the Fetch standard's "forbidden response-header names" (Set-Cookie is never
-# readable by JavaScript), and the CORS headers themselves.
-_NEVER_EXPOSED = frozenset({"set-cookie", "set-cookie2"})
+# Readable by JavaScript without Access-Control-Expose-Headers, so never listed there; and
+# the forbidden response-header names (Set-Cookie), which JavaScript can never read.
+SAFELISTED_RESPONSE_HEADERS = SAFELISTED_RESPONSE
+_NEVER_EXPOSED = FORBIDDEN_RESPONSE
 PREFLIGHT_VARY = "Origin, Access-Control-Request-Method, Access-Control-Request-Headers"
 # The response headers this engine owns for an allowed origin: the upstream's values are
 # dropped and the rule's written instead (Envoy: set, never append).
@@ -187,7 +176,7 @@ def _preflight(
         granted.append(("Access-Control-Allow-Methods", request_method))
     else:
         granted.append(("Access-Control-Allow-Methods", policy.methods_value))
-        if request_method not in policy.methods and request_method.upper() not in _SIMPLE:
+        if request_method not in policy.methods and request_method not in SAFELISTED_METHODS:
             notes.append(f"method '{request_method}' is not in cors.allow_methods")
     if policy.headers is None:
         if asked:
@@ -205,10 +194,6 @@ def _preflight(
     if notes:
         reason += "; the browser will block it: " + "; ".join(notes)
     return Decision(Verdict.PREFLIGHT, origin, tuple(granted), reason)
-
-
-# Fetch standard, CORS-safelisted methods: a preflight never needs to grant these.
-_SIMPLE = frozenset({"GET", "HEAD", "POST"})
 
 
 def _refusal(origin: str, policy: CompiledPolicy) -> str:
