@@ -77,7 +77,8 @@ async def start(
         raise
     sockets = site._server.sockets if site._server else ()  # type: ignore[union-attr]
     real_port = sockets[0].getsockname()[1] if sockets else bind_port
-    shown = f"[{host}]" if ":" in host else host
+    # On all interfaces (as in Docker) show an address a browser can open.
+    shown = "localhost" if host in ("0.0.0.0", "::", "") else f"[{host}]" if ":" in host else host
     url = f"{'https' if context else 'http'}://{shown}:{real_port}"
     return Running(proxy, runner, real_port, url)
 
