@@ -160,14 +160,15 @@ def check_preflight(
         return [
             Finding("CORSExternalRedirectNotAllowed", True, detail, str(status), preflight=True)
         ]
-    found = []
+    # Step 7: "a CORS check ... returns success and response's status is an ok status" -- the
+    # CORS check comes first, and Chromium's console names that failure when both fail.
+    failure = _cors_check(origin, credentials, response_headers, preflight=True)
+    found = [failure] if failure else []
     if not 200 <= status <= 299:  # "ok status"
         detail = f"the preflight was answered with {status}; only 200-299 is ok"
         found.append(
             Finding("CORSPreflightDidNotSucceed", True, detail, str(status), preflight=True)
         )
-    failure = _cors_check(origin, credentials, response_headers, preflight=True)
-    found += [failure] if failure else []
     if found:  # network error: Allow-Methods and Allow-Headers are never read
         return found
     methods = _parse_allow(response_headers, "access-control-allow-methods", found)

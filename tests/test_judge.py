@@ -416,14 +416,14 @@ PREFLIGHT_ROWS = [
         ["CORSPreflightDidNotSucceed"],
     ),
     row(
-        "a bare 404 preflight fails its status and its origin check",
+        "a bare 404 preflight fails its origin check first, then its status",
         False,
         "PUT",
         (),
         404,
         [],
         False,
-        ["CORSPreflightDidNotSucceed", "CORSMissingAllowOrigin"],
+        ["CORSMissingAllowOrigin", "CORSPreflightDidNotSucceed"],
     ),
     row(
         "a preflight without allow-origin is missing it",
