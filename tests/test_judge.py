@@ -1044,8 +1044,7 @@ MESSAGE_ROWS = [
         Finding("CORSMissingAllowOrigin", True, ""),
         None,
         "Access to fetch at 'http://127.0.0.1:8000/api' from origin 'http://localhost:5173' has been blocked by"
-        " CORS policy: No 'Access-Control-Allow-Origin' header is present on the requested resource. If an opaque"
-        " response serves your needs, set the request's mode to 'no-cors' to fetch the resource with CORS disabled.",
+        " CORS policy: No 'Access-Control-Allow-Origin' header is present on the requested resource.",
     ),
     row(
         "an origin check on the preflight gets Chromium's preflight clause",
@@ -1063,8 +1062,7 @@ MESSAGE_ROWS = [
         "Access to fetch at 'http://127.0.0.1:8000/api' (redirected from 'http://127.0.0.1:7000/start') from"
         " origin 'http://localhost:5173' has been blocked by CORS policy: The 'Access-Control-Allow-Origin' header"
         " has a value 'http://x' that is not equal to the supplied origin. Have the server send the header with a"
-        " valid value, or, if an opaque response serves your needs, set the request's mode to 'no-cors' to fetch"
-        " the resource with CORS disabled.",
+        " valid value.",
     ),
     row(
         "the method sentence names the method",
