@@ -96,7 +96,7 @@ class Proxy:
         try:
             response = await self._dispatch(request, entry)
         finally:
-            if self.log.enabled or entry.status >= 500:
+            if self.log.enabled or entry.status >= 403:
                 self.log.emit(entry, (time.perf_counter() - started) * 1000)
         return response
 

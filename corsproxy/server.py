@@ -37,6 +37,7 @@ class Running:
         """Stop accepting, let in-flight requests finish (up to DRAIN_SECONDS), close the pool."""
         await self.runner.cleanup()
         await self.proxy.close()
+        self.proxy.log.flush()
 
 
 def _tls_context(settings: Settings) -> ssl.SSLContext | None:

@@ -58,6 +58,7 @@ async def relay(
                 headers=CIMultiDict(sent),
                 protocols=protocols,
                 autoping=False,
+                autoclose=False,
                 ssl=options.ssl,
                 max_msg_size=0,
             )
@@ -78,6 +79,7 @@ async def relay(
     browser = web.WebSocketResponse(
         protocols=(upstream.protocol,) if upstream.protocol else (),
         autoping=False,
+        autoclose=False,
         max_msg_size=0,
     )
     await browser.prepare(request)
@@ -117,7 +119,10 @@ async def _pump(source, sink) -> None:
         elif kind is WSMsgType.PONG:
             await sink.pong(message.data)
         elif kind is WSMsgType.CLOSE:
+            # Pass the close on first, then answer it: with autoclose off, the side that
+            # closed waits for our reply, so its code and reason reach the other side intact.
             await sink.close(code=message.data, message=(message.extra or "").encode())
+            await source.close(code=message.data)
             return
         else:  # CLOSING, CLOSED, ERROR: the source vanished without a close frame of its own
             # 1006 is never sent on the wire (RFC 6455 §7.4.1): say 1011, "unexpected condition".

@@ -28,6 +28,8 @@ class ProxyUnderTest:
 
     @property
     def log(self) -> str:
+        """Everything the access log wrote so far (its queued lines flushed first)."""
+        self.running.proxy.log.flush()
         return self._log.getvalue()
 
 

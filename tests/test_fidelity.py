@@ -337,3 +337,60 @@ class _StaticResolver(aiohttp.abc.AbstractResolver):
 
     async def close(self):
         return None
+
+
+def ws_probe_app(events: list[str], closed: asyncio.Event) -> web.Application:
+    """An upstream WebSocket that records pings, pongs and how the other side closed."""
+
+    async def probe(request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse(autoping=False)
+        await ws.prepare(request)
+        events.append(f"origin={request.headers.get('Origin')}")
+        while True:
+            message = await ws.receive()
+            if message.type is aiohttp.WSMsgType.PING:
+                events.append(f"ping {message.data.decode()}")
+                await ws.pong(message.data)
+            elif message.type is aiohttp.WSMsgType.TEXT and message.data == "ping me":
+                await ws.ping(b"from upstream")
+            elif message.type is aiohttp.WSMsgType.PONG:
+                events.append(f"pong {message.data.decode()}")
+                await ws.send_str("got pong")
+            elif message.type is aiohttp.WSMsgType.CLOSE:
+                events.append(f"close {message.data} {message.extra}")
+                await ws.close()
+                break
+            else:
+                break
+        closed.set()
+        return ws
+
+    app = web.Application()
+    app.router.add_get("/probe", probe)
+    return app
+
+
+async def test_websocket_relays_ping_pong_and_the_browsers_close(
+    aiohttp_server, start_proxy, client
+):
+    events: list[str] = []
+    closed = asyncio.Event()
+    upstream = await aiohttp_server(ws_probe_app(events, closed))
+    proxy = await start_proxy(await base(upstream), origin_header="upstream")
+    async with client.ws_connect(proxy.url + "/probe", origin=ORIGIN, autoping=False) as ws:
+        await ws.ping(b"from browser")
+        pong = await asyncio.wait_for(ws.receive(), 10)
+        assert (pong.type, pong.data) == (aiohttp.WSMsgType.PONG, b"from browser")
+        await ws.send_str("ping me")
+        ping = await asyncio.wait_for(ws.receive(), 10)
+        assert (ping.type, ping.data) == (aiohttp.WSMsgType.PING, b"from upstream")
+        await ws.pong(ping.data)
+        assert await asyncio.wait_for(ws.receive_str(), 10) == "got pong"
+        await ws.close(code=4002, message=b"tab closed")
+    await asyncio.wait_for(closed.wait(), 10)
+    assert events == [
+        f"origin={await base(upstream)}",  # origin_header: upstream applies to WebSockets too
+        "ping from browser",
+        "pong from upstream",
+        "close 4002 tab closed",
+    ]
