@@ -7,7 +7,8 @@ WebSockets, so the Origin check below is the only thing keeping a hostile page o
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 from aiohttp import WSMsgType, web
@@ -94,19 +95,42 @@ async def relay(
 
 
 async def _pump_both(browser: web.WebSocketResponse, upstream: aiohttp.ClientWebSocketResponse):
-    """Relay until either side closes, then close the other with the same code and reason."""
-    to_upstream = asyncio.ensure_future(_pump(browser, upstream))
-    to_browser = asyncio.ensure_future(_pump(upstream, browser))
+    """Relay until either side closes, then close the other with the same code and reason.
+
+    Both sides run with autoclose off, and the closing is done here after the other pump has
+    stopped: no two tasks ever read one socket, and the side that closed waits for our reply,
+    so its code and reason reach the other side intact.
+    """
+    pumps = [
+        asyncio.ensure_future(_pump(browser, upstream)),
+        asyncio.ensure_future(_pump(upstream, browser)),
+    ]
+    ending: _Ending | None = None
     try:
-        await asyncio.wait({to_upstream, to_browser}, return_when=asyncio.FIRST_COMPLETED)
+        done, _ = await asyncio.wait(pumps, return_when=asyncio.FIRST_COMPLETED)
+        ending = next(iter(done)).result()
     finally:
-        for task in (to_upstream, to_browser):
+        for task in pumps:
             task.cancel()
-        await asyncio.gather(to_upstream, to_browser, return_exceptions=True)
+        await asyncio.gather(*pumps, return_exceptions=True)
+    await ending.sink.close(code=ending.code, message=ending.reason)
+    if ending.answer:
+        await ending.source.close(code=ending.code)
 
 
-async def _pump(source, sink) -> None:
-    """Copy frames from source to sink; a close frame is passed on with its code and reason."""
+@dataclass(frozen=True, slots=True)
+class _Ending:
+    """How one side ended: the close to pass on, and whether that side awaits our reply."""
+
+    source: Any
+    sink: Any
+    code: int
+    reason: bytes
+    answer: bool
+
+
+async def _pump(source, sink) -> _Ending:
+    """Copy frames from source to sink until source closes or vanishes."""
     while True:
         message = await source.receive()
         kind = message.type
@@ -119,12 +143,7 @@ async def _pump(source, sink) -> None:
         elif kind is WSMsgType.PONG:
             await sink.pong(message.data)
         elif kind is WSMsgType.CLOSE:
-            # Pass the close on first, then answer it: with autoclose off, the side that
-            # closed waits for our reply, so its code and reason reach the other side intact.
-            await sink.close(code=message.data, message=(message.extra or "").encode())
-            await source.close(code=message.data)
-            return
+            return _Ending(source, sink, message.data, (message.extra or "").encode(), True)
         else:  # CLOSING, CLOSED, ERROR: the source vanished without a close frame of its own
             # 1006 is never sent on the wire (RFC 6455 §7.4.1): say 1011, "unexpected condition".
-            await sink.close(code=1011, message=b"the other side vanished")
-            return
+            return _Ending(source, sink, 1011, b"the other side vanished", False)
