@@ -181,15 +181,15 @@ def _unsafe_headers(headers: Headers) -> tuple[tuple[str, ...], list[str], tuple
 
 def url_origin(url: str) -> str:
     """The serialized origin of an http(s) URL (default port dropped); "null" for anything else."""
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:  # an unclosed "[" or a port that is not a number: not a URL at all
+        return "null"
     scheme = parts.scheme.lower()
     if scheme not in ("http", "https") or not parts.hostname:
         return "null"
     host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
-    try:
-        port = parts.port
-    except ValueError:
-        return "null"
     default = 80 if scheme == "http" else 443
     return f"{scheme}://{host}" if port in (None, default) else f"{scheme}://{host}:{port}"
 

@@ -233,7 +233,8 @@ def _header_findings(names: Sequence[str], allowed: set[str], credentials: bool)
 
 def _max_age_notes(headers: Headers) -> list[Finding]:
     value = get_header(headers, "access-control-max-age") or ""
-    if value.isdigit() and int(value) > CHROME_MAX_AGE:
+    # isascii(): "²".isdigit() is true but int() refuses it; more than 9 digits is over anyway.
+    if value.isascii() and value.isdigit() and (len(value) > 9 or int(value) > CHROME_MAX_AGE):
         detail = f"Access-Control-Max-Age is {value}; Chrome keeps a preflight {CHROME_MAX_AGE} s"
         return [Finding("CORSMaxAgeCapped", False, detail, value, preflight=True)]
     return []
@@ -289,8 +290,11 @@ def check_redirect(
             "ERR_RESPONSE_HEADERS_MULTIPLE_LOCATION",
         )
         return _stop("CORSDidNotSucceed", why, method, code)
-    target = urljoin(current, locations[0].strip())
-    scheme = urlsplit(target).scheme.lower()
+    try:
+        target = urljoin(current, locations[0].strip())
+        scheme = urlsplit(target).scheme.lower()
+    except ValueError:  # e.g. "http://[": not a URL, so locationURL is failure
+        return _stop("CORSDidNotSucceed", "the redirect's Location is not a URL", method, "")
     if scheme not in ("http", "https"):  # step 6
         return _stop("CORSRequestNotHttp", f"the redirect goes to {target}", method, scheme)
     if url_origin(target) == "null":  # step 5: locationURL is failure

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from corsproxy.accesslog import AccessLog
+from corsproxy.lenient import ProxyServer
 from corsproxy.proxy import Proxy
 from corsproxy.settings import Settings
 
@@ -35,7 +36,13 @@ class Running:
 
     async def stop(self) -> None:
         """Stop accepting, let in-flight requests finish (up to DRAIN_SECONDS), close the pool."""
-        await self.runner.cleanup()
+        try:
+            # aiohttp waits shutdown_timeout for the handlers and then as long again for the
+            # ones it cancelled: bound the whole drain, whatever a stuck handler does.
+            async with asyncio.timeout(DRAIN_SECONDS + 0.5):
+                await self.runner.cleanup()
+        except TimeoutError:
+            pass
         await self.proxy.close()
         self.proxy.log.flush()
 
@@ -58,7 +65,7 @@ async def start(
     """Start serving on settings.listen (or on `port`, 0 for a free one)."""
     proxy = Proxy(settings, log)
     await proxy.start()
-    server = web.Server(
+    server = ProxyServer(
         proxy.handle,
         handler_cancellation=True,
         access_log=None,
@@ -125,16 +132,17 @@ async def serve_forever(settings: Settings) -> None:
     """Serve until SIGTERM or SIGINT, then drain and return."""
     log = AccessLog(settings.log_level)
     low_limit = raise_open_files_limit()
+    # Signal handlers first: once the start-up line is out, SIGTERM must mean "drain".
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
     running = await start(settings, log)
     log.message(banner(running))
     if low_limit:
         log.message(f"corsproxy: warning: {low_limit}")
     for warning in settings.warnings:
         log.message(f"corsproxy: warning: {warning}")
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
     try:
         await stop.wait()
         log.message("corsproxy: stopping (draining in-flight requests)")

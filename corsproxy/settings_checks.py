@@ -39,7 +39,8 @@ class Problem:
         where = self.source or ""
         if self.source and self.line is not None:
             where = f"{self.source}:{self.line}"
-        parts = [part for part in (where, self.path, self.message) if part]
+        path = self.path if self.path.isprintable() else repr(self.path)
+        parts = [part for part in (where, path, self.message) if part]
         return ": ".join(parts)
 
 
@@ -88,8 +89,11 @@ def check_port(value: object) -> int:
 def check_seconds(value: object) -> float:
     """Timeouts: zero or infinity would mean "wait forever" by accident."""
     number = isinstance(value, float) or is_int(value)
-    if number and math.isfinite(value) and value > 0:
-        return float(value)
+    try:
+        if number and math.isfinite(value) and value > 0:
+            return float(value)
+    except OverflowError:  # an integer too large for a float
+        pass
     raise expected("a positive number of seconds", value)
 
 
@@ -160,7 +164,10 @@ def check_upstream(value: object) -> str:
     example = "an http:// or https:// URL such as http://localhost:8000"
     if not isinstance(value, str):
         raise expected(example, value)
-    parts = urlsplit(value.strip())
+    try:
+        parts = urlsplit(value.strip())
+    except ValueError:  # e.g. an unclosed "[" or characters that change under NFKC
+        raise expected(example, value) from None
     if parts.scheme.lower() not in ("http", "https") or re.search(r"\s", value.strip()):
         raise expected(example, value)
     if parts.username is not None or parts.password is not None:
@@ -236,6 +243,8 @@ def readable_file(base_dir: str) -> Check:
                 pass
         except OSError as error:
             raise Invalid(f"cannot read {path!r}: {error.strerror}") from None
+        except ValueError:  # a NUL byte in the path
+            raise expected("the path of a PEM file", value) from None
         return path
 
     return check

@@ -92,15 +92,23 @@ def _malformed(error: yaml.MarkedYAMLError, source: str) -> Problem:
 
 def parse(text: str, source: str) -> tuple[Value | None, list[Problem]]:
     """Compose (never construct blindly) so every key keeps its line for later messages."""
-    loader = yaml.SafeLoader(text)
+    loader = None
     try:
+        loader = yaml.SafeLoader(text)  # refuses control characters already
         node = loader.get_single_node()
         tree = _Tree(loader, source)
         return (None if node is None else tree.value(node, "")), tree.problems
     except yaml.MarkedYAMLError as error:
         return None, [_malformed(error, source)]
+    except yaml.YAMLError as error:  # e.g. a character YAML does not allow
+        return None, [Problem(source, None, "", f"not valid YAML: {error}".splitlines()[0])]
+    except (ValueError, AttributeError) as error:  # a tagged or dated scalar yaml cannot build
+        return None, [Problem(source, None, "", f"cannot use a YAML value: {error}")]
+    except RecursionError:
+        return None, [Problem(source, None, "", "not valid YAML: nested too deeply")]
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
 
 
 class Reader:

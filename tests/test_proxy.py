@@ -454,3 +454,48 @@ async def test_unmatched_path_gets_404_listing_prefixes(aiohttp_server, start_pr
         assert resp.status == 404
         assert resp.headers["Access-Control-Allow-Origin"] == ORIGIN
         assert set((await resp.json())["prefixes"]) == {"/api", "/auth"}
+
+
+async def test_compressed_upload_reaches_the_upstream_as_sent(aiohttp_server, start_proxy, client):
+    seen: list[bytes] = []
+
+    async def sink(request: web.Request) -> web.Response:
+        seen.append(await request.content.read())
+        return web.Response(text=request.headers.get("Content-Encoding", ""))
+
+    app = web.Application()
+    app.router.add_post("/upload", sink)
+    upstream = await aiohttp_server(app, auto_decompress=False)  # sees the bytes as they came
+    proxy = await start_proxy(str(upstream.make_url("")).rstrip("/"))
+    body = gzip.compress(b'{"big": "json"}' * 1000)
+    headers = {"Content-Encoding": "gzip", "Content-Type": "application/json"}
+    async with client.post(proxy.url + "/upload", data=body, headers=headers) as resp:
+        assert await resp.text() == "gzip"
+    assert seen == [body]
+
+
+async def test_a_lowercase_method_is_forwarded(start_proxy):
+    async def handler(request: web.BaseRequest) -> web.Response:
+        return web.Response(text=f"{request.method} {await request.text()}")
+
+    runner = web.ServerRunner(web.Server(handler))
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]
+    try:
+        proxy = await start_proxy(f"http://127.0.0.1:{port}")
+        request = (
+            b"patch /item HTTP/1.1\r\nHost: localhost\r\nOrigin: http://localhost:5173\r\n"
+            b"Content-Length: 2\r\n\r\nhi"
+            b"GET /again HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+        )
+        reply = await raw_request(proxy.port, request)
+    finally:
+        await runner.cleanup()
+    first, second = reply.split(b"HTTP/1.1 ")[1:3]
+    assert (
+        first.startswith(b"200 ") and b"Access-Control-Allow-Origin: http://localhost:5173" in first
+    )
+    assert first.endswith(b"PATCH hi")  # aiohttp upper-cases the method on the way up
+    assert second.startswith(b"200 ") and second.endswith(b"GET ")
