@@ -1,140 +1,241 @@
-"""Requests/s and p50/p99 latency for a small GET, through corsproxy and direct, side by side.
+"""corsproxy side by side with nginx and the Node CORS proxies, driven by wrk; a markdown table.
 
-usage: python bench/bench.py [--seconds 10] [--rounds 3] [--connections 1,64]
-Needs wrk (Debian: apt-get install wrk). Starts the upstream and the proxy as their own
-processes on free ports; targets are interleaved round by round and the medians reported.
+usage: python bench/bench.py [--peers] [--seconds 10] [--rounds 3]
+
+Starts an upstream without CORS (nginx, or bench/upstream.py when nginx is absent) and the
+targets in front of it: corsproxy with its access log on, and when installed nginx with a
+careful CORS config, cors-anywhere and local-cors-proxy. Every target is checked with one
+request per case, then measured: targets interleaved (their order rotated each round),
+several rounds, medians, and every ratio taken within one round. --peers installs nginx and
+wrk (apt) and the Node peers (npm, into bench/.peers).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
-import re
+import platform
 import shutil
-import socket
-import statistics
 import subprocess
 import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import asdict
 from pathlib import Path
 
+import checks
+import report
+import targets
+from drive import CASES, Sample, measure
+from targets import Target
+
 HERE = Path(__file__).resolve().parent
-ORIGIN = "http://localhost:5173"
+ADD_PEERS = "add it with: python bench/bench.py --peers"
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--peers", action="store_true", help="install nginx, wrk, Node peers")
+    parser.add_argument("--seconds", type=int, default=10, help="length of one wrk run")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--warmup", type=int, default=2, help="seconds of GET per target first")
+    parser.add_argument(
+        "--corsproxy-arg",
+        action="append",
+        default=[],
+        metavar="ARG",
+        help="extra argument for corsproxy serve (repeatable), e.g. --corsproxy-arg=--workers=2",
+    )
+    parser.add_argument("--json", type=Path, help="also write every sample to this file")
+    return parser.parse_args()
 
 
-def start(args: list[str], ready: str) -> subprocess.Popen:
-    process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    line = process.stdout.readline()
-    if ready not in line:
-        process.kill()
-        raise SystemExit(f"could not start {args}: {line}{process.stdout.read()}")
-    return process
+def start_all(workdir: Path, extra: list[str], found: list[Target]) -> list[str]:
+    """The upstream, then each target that is installed, into found; lines for those skipped."""
+    upstream = targets.start_upstream(workdir)
+    found.append(upstream)
+    up = int(upstream.base.rsplit(":", 1)[1])
+    skipped: list[str] = []
+    starters: list[tuple[str, bool, Callable[[], Target]]] = [
+        ("nginx", bool(targets.nginx_binary()), lambda: targets.start_nginx_cors(workdir, up)),
+        ("corsproxy", True, lambda: targets.start_corsproxy(workdir, up, extra)),
+        (
+            "cors-anywhere",
+            bool(targets.node_peer("cors-anywhere")),
+            lambda: targets.start_cors_anywhere(workdir, up),
+        ),
+        (
+            "local-cors-proxy",
+            bool(targets.node_peer("local-cors-proxy")),
+            lambda: targets.start_local_cors_proxy(workdir, up),
+        ),
+    ]
+    for name, installed, start in starters:
+        if installed:
+            found.append(start())
+        else:
+            skipped.append(f"skipped {name}: not installed ({ADD_PEERS})")
+    return skipped
 
 
-def wrk(url: str, connections: int, seconds: int, preflight: bool) -> dict[str, float]:
-    headers = ["-H", f"Origin: {ORIGIN}"]
-    script = []
-    if preflight:
-        headers += ["-H", "Access-Control-Request-Method: PUT"]
-        script = ["-s", str(HERE / "options.lua")]
-    out = subprocess.run(
-        [
-            "wrk",
-            "-t",
-            "1" if connections == 1 else "2",
-            "-c",
-            str(connections),
-            "-d",
-            f"{seconds}s",
-            "--latency",
-            *headers,
-            *script,
-            url,
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
-    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    return {
-        "rps": rps,
-        "p50": _ms(re.search(r"50%\s+([\d.]+\w+)", out).group(1)),
-        "p99": _ms(re.search(r"99%\s+([\d.]+\w+)", out).group(1)),
-        "bad": float(errors.group(1)) if errors else 0.0,
-    }
+def checked(found: list[Target]) -> tuple[list[Target], list[str]]:
+    """The targets that answer every case correctly, and a line for each one that does not."""
+    good, dropped = [], []
+    for target in found:
+        problems = checks.check(target)
+        if problems:
+            dropped.append(f"dropped {target.name}: " + "; ".join(problems))
+        else:
+            good.append(target)
+    return good, dropped
 
 
-def _ms(text: str) -> float:
-    value, unit = re.fullmatch(r"([\d.]+)(\w+)", text).groups()
-    return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+def run_rounds(upstream: Target, found: list[Target], options) -> report.Rounds:
+    """Round after round: each case, each target in an order rotated every round."""
+    rounds: report.Rounds = []
+    warm = next(c for c in CASES if c.key == "get64")
+    for target in found:
+        measure(target.pid, [], target.url(warm.path), warm, options.warmup)
+    for number in range(options.rounds):
+        shift = number % len(found)
+        order = found[shift:] + found[:shift]
+        round_: dict[str, dict[str, Sample]] = {}
+        for case in CASES:
+            for target in order:
+                others = [] if target is upstream else [upstream.pid]
+                sample = measure(target.pid, others, target.url(case.path), case, options.seconds)
+                round_.setdefault(case.key, {})[target.name] = sample
+                progress(number, options.rounds, case.key, target.name, sample)
+        rounds.append(round_)
+    return rounds
+
+
+def progress(number: int, total: int, case: str, name: str, sample: Sample) -> None:
+    figure = f"{sample.mb_per_s:,.0f} MB/s" if case == "download" else f"{sample.rps:,.0f} req/s"
+    print(f"round {number + 1}/{total} {case:<12} {name:<26} {figure}", file=sys.stderr)
+
+
+def command_output(args: list[str]) -> str:
+    try:
+        done = subprocess.run(args, capture_output=True, text=True, timeout=10, check=False)
+    except OSError:
+        return "?"
+    return (done.stdout + done.stderr).strip().splitlines()[0] if done.stdout + done.stderr else "?"
+
+
+def machine_lines(found: list[Target]) -> list[str]:
+    """Where and what was measured: machine, commit, versions, corsproxy's start-up line."""
+    model = "?"
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            model = line.split(":", 1)[1].strip()
+            break
+    commit = command_output(["git", "-C", str(HERE), "describe", "--always", "--dirty"])
+    lines = [
+        f"machine: {platform.node()}, {len(os.sched_getaffinity(0))} cores ({model}), "
+        f"Linux {platform.release()}; corsproxy at {commit}",
+        f"wrk: {command_output(['wrk', '-v'])}",
+    ]
+    if targets.nginx_binary():
+        lines.append(f"nginx: {command_output([targets.nginx_binary(), '-v'])}")
+    if shutil.which("node") and any("Node" in t.name for t in found):
+        lines.append(f"node: {command_output(['node', '--version'])}")
+    for target in found:
+        lines += target.notes
+        if target.name == "corsproxy":
+            lines.append(f"corsproxy start-up line: {startup_line(target)}")
+    return lines
+
+
+def startup_line(target: Target) -> str:
+    """corsproxy's first line; it says whether uvloop is in use (if it does not, we check)."""
+    text = target.log.read_text(errors="replace").splitlines()
+    line = next((t for t in text if t.startswith("corsproxy:")), "(none seen)")
+    if "uvloop" not in line:
+        try:
+            import uvloop  # noqa: F401
+        except ImportError:
+            line += "  [line does not name the event loop; uvloop not importable]"
+        else:
+            line += "  [line does not name the event loop; uvloop is importable]"
+    return line
+
+
+def access_log_line(target: Target, rounds: report.Rounds) -> str:
+    """How many lines corsproxy's access log got, against the requests it was sent."""
+    sent = sum(c[target.name].requests for r in rounds for c in r.values() if target.name in c)
+    lines = 0
+    with target.log.open("rb") as log:
+        while chunk := log.read(1 << 24):
+            lines += chunk.count(b"\n")
+    return (
+        f"corsproxy access log (--log-level info, to a file): {lines:,} lines"
+        f" for {sent:,} requests measured (plus the warm-up and checks)"
+    )
+
+
+def foreign_load(rounds: report.Rounds) -> str:
+    """How much CPU processes outside the benchmark took while wrk ran (0 on a quiet machine)."""
+    loads = sorted(s.foreign_cpu for r in rounds for c in r.values() for s in c.values())
+    disturbed = sum(load >= 0.1 for load in loads)
+    verdict = "quiet" if not disturbed else f"{disturbed} of {len(loads)} runs disturbed"
+    return (
+        f"other processes' CPU while wrk ran: median {loads[len(loads) // 2]:.2f} cores,"
+        f" at most {loads[-1]:.2f} ({verdict}; 0.1 cores or more counts as disturbed)"
+    )
+
+
+def busy_neighbours() -> list[str]:
+    """Heavy jobs we know of on this machine (the soak test) that would disturb the figures."""
+    done = subprocess.run(["pgrep", "-af", "stress/soak.py"], capture_output=True, text=True)
+    return [f"warning: a soak test is running: {line}" for line in done.stdout.splitlines()]
+
+
+def bench(workdir: Path, options: argparse.Namespace) -> tuple[report.Rounds, list[str], list[str]]:
+    """Start, check, measure, stop: the rounds, the target names measured, notes for the table."""
+    targets.prepare_files(workdir)
+    started: list[Target] = []
+    try:
+        skipped = start_all(workdir, options.corsproxy_arg, started)
+        found, dropped = checked(started)
+        for line in skipped + dropped:
+            print(line, file=sys.stderr)
+        if started[0] not in found:
+            raise SystemExit("bench: the upstream itself answers wrongly; nothing measured")
+        rounds = run_rounds(started[0], found, options)
+        notes = machine_lines(found) + skipped + dropped
+        notes += [access_log_line(t, rounds) for t in found if t.name == "corsproxy"]
+    finally:
+        for target in reversed(started):
+            targets.stop(target.process)
+    return rounds, [t.name for t in found], notes
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=int, default=10)
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--connections", default="1,64")
-    options = parser.parse_args()
+    options = parse_args()
+    begun = time.monotonic()
+    if options.peers:
+        targets.install_peers()
     if shutil.which("wrk") is None:
-        print("bench: needs wrk (apt-get install wrk)", file=sys.stderr)
+        print(f"bench: needs wrk (apt-get install -y wrk, or {ADD_PEERS})", file=sys.stderr)
         return 2
-    up_port, proxy_port = free_port(), free_port()
-    upstream = start([sys.executable, str(HERE / "upstream.py"), str(up_port)], "ready")
-    corsproxy = [sys.executable, "-m", "corsproxy"]
-    env_log = ["--log-level", os.environ.get("BENCH_LOG_LEVEL", "warning")]
-    proxy = start(
-        [*corsproxy, "serve", f"http://127.0.0.1:{up_port}", "--port", str(proxy_port), *env_log],
-        "corsproxy:",
-    )
-    targets = {
-        "direct": f"http://127.0.0.1:{up_port}/api/item",
-        "corsproxy": f"http://127.0.0.1:{proxy_port}/api/item",
-    }
-    cases = [(c, False) for c in map(int, options.connections.split(","))]
-    cases.append((64, True))
-    results: dict[tuple, list[dict[str, float]]] = {}
-    try:
-        for _ in range(options.rounds):
-            for connections, preflight in cases:
-                for name, url in targets.items():
-                    if preflight and name == "direct":
-                        continue
-                    key = (name, connections, preflight)
-                    results.setdefault(key, []).append(
-                        wrk(url, connections, options.seconds, preflight)
-                    )
-    finally:
-        proxy.terminate()
-        upstream.terminate()
-    report(results, cases)
+    warnings = busy_neighbours()
+    print("\n".join(warnings), file=sys.stderr)
+    with tempfile.TemporaryDirectory(prefix="corsproxy-bench-") as tmp:
+        rounds, names, notes = bench(Path(tmp), options)
+    notes += warnings + [foreign_load(rounds)]
+    notes += report.problems(rounds) or ["every answer was 2xx, no socket errors"]
+    minutes = (time.monotonic() - begun) / 60
+    notes.append(f"{options.rounds} rounds of {options.seconds} s per case; took {minutes:.1f} min")
+    print(report.table(rounds, names))
+    print()
+    print("\n".join(f"- {line}" for line in notes))
+    if options.json:
+        raw = [{c: {n: asdict(s) for n, s in t.items()} for c, t in r.items()} for r in rounds]
+        options.json.write_text(json.dumps({"notes": notes, "rounds": raw}, indent=1))
     return 0
-
-
-def report(results: dict[tuple, list[dict[str, float]]], cases: list[tuple[int, bool]]) -> None:
-    def median(key: tuple, field: str) -> float:
-        return statistics.median(r[field] for r in results[key])
-
-    print(f"{'case':<28}{'target':<11}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'non-2xx':>9}")
-    for connections, preflight in cases:
-        label = f"{'preflight' if preflight else 'GET'} {connections} conn"
-        for name in ("direct", "corsproxy"):
-            key = (name, connections, preflight)
-            if key not in results:
-                continue
-            print(
-                f"{label:<28}{name:<11}{median(key, 'rps'):>10.0f}{median(key, 'p50'):>9.2f}"
-                f"{median(key, 'p99'):>9.2f}{median(key, 'bad'):>9.0f}"
-            )
-        direct = ("direct", connections, preflight)
-        if direct in results:
-            ratio = median(("corsproxy", connections, preflight), "rps") / median(direct, "rps")
-            print(f"{'':<28}{'ratio':<11}{ratio:>10.2f}  (proxy/direct req/s)")
 
 
 if __name__ == "__main__":

@@ -291,15 +291,22 @@ def _upstream_alone(
 ) -> list[str]:
     """What the browser would have made of the upstream's own headers, for the log line.
 
-    The proxy cannot see the page's credentials mode; a request carrying cookies is judged
-    as credentialed, any other as not (the mode a page without cookies most often uses).
+    The proxy cannot see the page's credentials mode. A request carrying cookies is judged as
+    credentialed; any other is judged both ways when the rule allows credentials, and a failure
+    that only a credentialed request would meet is said as such.
     """
     if decision.verdict is not policy.Verdict.ALLOWED or decision.origin is None:
         return []
-    credentials = "Cookie" in request.headers
-    for finding in judge.check_cors(decision.origin, credentials, upstream_headers):
-        if finding.fatal:
-            return [f"upstream alone: {finding.name} ({finding.detail}) -> fixed"]
+    modes = [True] if "Cookie" in request.headers else [False]
+    if modes == [False] and any(
+        n == "Access-Control-Allow-Credentials" for n, _ in decision.headers
+    ):
+        modes.append(True)
+    for credentials in modes:
+        for finding in judge.check_cors(decision.origin, credentials, upstream_headers):
+            if finding.fatal:
+                when = " for a credentialed request" if credentials and len(modes) > 1 else ""
+                return [f"upstream alone: {finding.name} ({finding.detail}){when} -> fixed"]
     return []
 
 

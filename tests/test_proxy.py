@@ -499,3 +499,21 @@ async def test_a_lowercase_method_is_forwarded(start_proxy):
     )
     assert first.endswith(b"PATCH hi")  # aiohttp upper-cases the method on the way up
     assert second.startswith(b"200 ") and second.endswith(b"GET ")
+
+
+async def test_star_from_the_upstream_is_explained_for_credentialed_requests(
+    aiohttp_server, start_proxy, client
+):
+    async def star(request: web.Request) -> web.Response:
+        return web.Response(text="{}", headers={"Access-Control-Allow-Origin": "*"})
+
+    app = web.Application()
+    app.router.add_get("/", star)
+    _, proxy, _ = await start_pair(aiohttp_server, start_proxy, app=app)
+    async with client.get(proxy.url + "/", headers={"Origin": ORIGIN}) as resp:
+        assert resp.headers["Access-Control-Allow-Origin"] == ORIGIN
+    assert (
+        "; upstream alone: CORSNotSupportingCredentials (Access-Control-Allow-Origin is '*' but "
+        "the request includes credentials) for a credentialed request -> fixed; fixed: "
+        "Access-Control-Allow-Origin '*' -> 'http://localhost:5173' (credentials) -> 200 "
+    ) in proxy.log

@@ -1,2 +1,0 @@
--- wrk script: send CORS preflights (OPTIONS) instead of GETs.
-wrk.method = "OPTIONS"
