@@ -21,7 +21,7 @@ from corsproxy import __version__, headers, judge, policy, rewrite, websocket
 from corsproxy.accesslog import AccessLog, Entry
 from corsproxy.gateway import GatewayError, explain
 from corsproxy.hosts import HostGuard
-from corsproxy.routing import RouteTable, Target
+from corsproxy.routing import CompiledRoute, RouteTable, Target
 from corsproxy.settings import Settings
 
 HEALTH_PATH = "/__corsproxy/health"
@@ -33,11 +33,29 @@ MAX_HEADER_LINE = 64 * 1024
 
 
 @dataclass(frozen=True, slots=True)
-class _Upstream:
-    """Per-route client options prepared once: timeouts and TLS verification."""
+class Prepared:
+    """What each route needs per request, built once: client options and the rewrite map."""
 
+    index: int  # its place in the config, for messages such as "raise timeout on routes[1]"
     timeout: aiohttp.ClientTimeout
-    ssl: bool
+    ssl: bool  # False: accept any certificate (verify_tls: false)
+    rewrite_map: rewrite.RouteMap
+
+
+def _prepare(route: CompiledRoute, index: int) -> Prepared:
+    settings = route.route
+    return Prepared(
+        index=index,
+        timeout=aiohttp.ClientTimeout(
+            total=None, sock_connect=settings.timeout, sock_read=settings.read_timeout
+        ),
+        ssl=settings.verify_tls,
+        rewrite_map=rewrite.RouteMap(
+            route.upstream_origin.lower() + route.base[len(route.upstream_origin) :],
+            route.prefix,
+            settings.strip_prefix,
+        ),
+    )
 
 
 class Proxy:
@@ -50,25 +68,9 @@ class Proxy:
         self.hosts = HostGuard(settings.listen.host, settings.listen.allowed_hosts)
         self.log = log or AccessLog(settings.log_level)
         self.scheme = "https" if settings.listen.tls else "http"
-        self._index = {id(route): i for i, route in enumerate(settings.routes)}
-        self.upstream_options = {
-            id(r.route): _Upstream(
-                aiohttp.ClientTimeout(
-                    total=None, sock_connect=r.route.timeout, sock_read=r.route.read_timeout
-                ),
-                True if r.route.verify_tls else False,
-            )
-            for r in self.routes.routes
-        }
-        self._maps = {
-            id(r.route): rewrite.RouteMap(
-                r.upstream_origin.lower() + r.base[len(r.upstream_origin) :],
-                r.prefix,
-                r.route.strip_prefix,
-            )
-            for r in self.routes.routes
-        }
-        self._all_maps = tuple(self._maps.values())
+        order = {id(route): i for i, route in enumerate(settings.routes)}
+        self.prepared = {id(r.route): _prepare(r, order[id(r.route)]) for r in self.routes.routes}
+        self._all_maps = tuple(p.rewrite_map for p in self.prepared.values())
         self.session: aiohttp.ClientSession | None = None
 
     async def start(self) -> None:
@@ -172,7 +174,7 @@ class Proxy:
     ) -> web.StreamResponse:
         """Stream the request upstream and its response back, CORS headers finished."""
         assert self.session is not None, "Proxy.start() was not awaited"
-        options = self.upstream_options[id(target.route.route)]
+        options = self.prepared[id(target.route.route)]
         body = request.content if request.body_exists else None
         try:
             async with asyncio.timeout(target.route.route.timeout):
@@ -214,7 +216,7 @@ class Proxy:
             route.cookies,
             route.redirects,
             rewrite.BrowserSide(self.scheme, request.headers.get("Host", "")),
-            self._maps[id(route)],
+            self.prepared[id(route)].rewrite_map,
             self._all_maps,
         )
         entry.notes.extend(rewritten)
@@ -251,7 +253,7 @@ class Proxy:
     async def gateway_error(
         self, exc: BaseException, target: Target, decision: policy.Decision, entry: Entry
     ) -> web.StreamResponse:
-        index = self._index.get(id(target.route.route), 0)
+        index = self.prepared[id(target.route.route)].index
         failure: GatewayError = await explain(exc, target.route, index)
         entry.notes.append(f"{failure.error}: {failure.detail}")
         return self.cors_json(

@@ -51,7 +51,7 @@ async def relay(
         for k, v in proxy.upstream_headers(request, target, decision)
         if k.lower() not in _HANDSHAKE
     ]
-    options = proxy.upstream_options[id(target.route.route)]
+    options = proxy.prepared[id(target.route.route)]
     try:
         async with asyncio.timeout(target.route.route.timeout):
             upstream = await proxy.session.ws_connect(
