@@ -104,11 +104,10 @@ async def diagnose(
     except ValueError as error:
         raise DoctorError(str(error)) from None
     report = Report(url, origin, need.method, credentials, need)
-    scheme = urlsplit(url).scheme.lower()
-    if scheme not in ("http", "https"):
-        found = Finding("CORSRequestNotHttp", True, f"{url} is not an http(s) URL", scheme)
+    not_http = judge.check_request_url(url)
+    if not_http:
         return replace(
-            report, exchanges=(Exchange("request", need.method, url, (), findings=(found,)),)
+            report, exchanges=(Exchange("request", need.method, url, (), findings=not_http),)
         )
     session = aiohttp.ClientSession(
         cookie_jar=aiohttp.DummyCookieJar(),  # cookies are the user's -H Cookie, nothing stored

@@ -200,7 +200,8 @@ _CATALOG = (
     ),
     _entry(
         "CORSRedirectContainsCredentials",
-        _POLICY + "Redirect location '{value}' contains a username and password, which is"
+        # Chromium leaves the location out of this sentence (it would print the password).
+        _POLICY + "Redirect location '' contains a username and password, which is"
         " disallowed for cross-origin requests.",
         "The redirect points at a URL with user:password@ in it, which a CORS request may not"
         " follow.",

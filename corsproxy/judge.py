@@ -127,6 +127,14 @@ def _varies_on_origin(headers: Headers) -> bool:
     return bool({item.strip().lower() for v in values for item in v.split(",")} & {"origin", "*"})
 
 
+def check_request_url(url: str) -> tuple[Finding, ...]:
+    """fetch() of a URL that is not http(s) fails before any request (Fetch §4.1 scheme fetch)."""
+    scheme = urlsplit(url).scheme.lower() if "://" in url or ":" in url else ""
+    if scheme in ("http", "https"):
+        return ()
+    return (Finding("CORSRequestNotHttp", True, f"{url} is not an http(s) URL", scheme),)
+
+
 def check_cors(origin: str, credentials: bool, response_headers: Headers) -> list[Finding]:
     """The CORS check on an actual response: [] or notes when it passes, [fatal] when it fails.
 
@@ -295,8 +303,9 @@ def check_redirect(
         scheme = urlsplit(target).scheme.lower()
     except ValueError:  # e.g. "http://[": not a URL, so locationURL is failure
         return _stop("CORSDidNotSucceed", "the redirect's Location is not a URL", method, "")
-    if scheme not in ("http", "https"):  # step 6
-        return _stop("CORSRequestNotHttp", f"the redirect goes to {target}", method, scheme)
+    if scheme not in ("http", "https"):  # step 6: a network error, as Chromium logs it
+        why = f"the redirect goes to {target}, which is not http(s)"
+        return _stop("CORSDidNotSucceed", why, method, "ERR_UNSAFE_REDIRECT")
     if url_origin(target) == "null":  # step 5: locationURL is failure
         why = f"the redirect's Location {locations[0]!r} is not a valid URL"
         return _stop("CORSDidNotSucceed", why, method, "ERR_INVALID_REDIRECT")

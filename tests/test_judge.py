@@ -914,24 +914,24 @@ REDIRECT_ROWS = [
         False,
     ),
     row(
-        "a redirect to ftp is not http",
+        "a redirect to ftp is a network error (ERR_UNSAFE_REDIRECT)",
         [f"{API}/x"],
         302,
         [("Location", "ftp://x/y")],
         "GET",
-        ["CORSRequestNotHttp"],
+        ["CORSDidNotSucceed"],
         None,
         "GET",
         (),
         False,
     ),
     row(
-        "a redirect to a data URL is not http",
+        "a redirect to a data URL is a network error (ERR_UNSAFE_REDIRECT)",
         [f"{API}/x"],
         301,
         [("Location", "data:,hi")],
         "GET",
-        ["CORSRequestNotHttp"],
+        ["CORSDidNotSucceed"],
         None,
         "GET",
         (),
@@ -1122,9 +1122,29 @@ def test_catalog_names_mdn_pages_and_marks_derived_names() -> None:
             assert info.mdn_url == MDN_ERRORS + name
 
 
+URL_ROWS = [
+    pytest.param("ftp://localhost/file", ["CORSRequestNotHttp"], id="an ftp URL is not http"),
+    pytest.param("file:///etc/hosts", ["CORSRequestNotHttp"], id="a file URL is not http"),
+    pytest.param("data:,hi", ["CORSRequestNotHttp"], id="a data URL is not http"),
+    pytest.param("http://localhost:8000/", [], id="an http URL is fetched"),
+    pytest.param("HTTPS://localhost/", [], id="an https URL in capitals is fetched"),
+]
+
+
+@pytest.mark.parametrize(("url", "expected"), URL_ROWS)
+def test_check_request_url(url: str, expected: list[str]) -> None:
+    assert [f.name for f in judge.check_request_url(url)] == expected
+
+
 def test_every_finding_is_tested_at_least_twice() -> None:
     counted: dict[str, int] = {}
-    tables = [(CORS_ROWS, -1), (PREFLIGHT_ROWS, -1), (READABLE_ROWS, -1), (REDIRECT_ROWS, 4)]
+    tables = [
+        (CORS_ROWS, -1),
+        (PREFLIGHT_ROWS, -1),
+        (READABLE_ROWS, -1),
+        (REDIRECT_ROWS, 4),
+        (URL_ROWS, -1),
+    ]
     for rows, index in tables:
         for param in rows:
             for name in param.values[index]:

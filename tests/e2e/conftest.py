@@ -57,6 +57,9 @@ CHROMIUM_ARGS = [
 # The same for the test's own requests to the backend (urllib honours http_proxy too).
 DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 TIMEOUT = 30.0  # seconds for any one step; a hang fails the test instead of the whole run
+# A development machine as another device on the LAN reaches it: by a name that is not
+# localhost, over plain http (the page and the proxy on two ports of it).
+LAN_HOST = "devbox.test"
 # What a page's fetch() rejects with when the browser blocks the response (or cannot connect).
 FAILED = {"error": "TypeError: Failed to fetch"}
 
@@ -192,6 +195,14 @@ def servers() -> Iterator[Servers]:
 def proxy_configs(servers: Servers) -> dict[str, dict[str, Any]]:
     """Each configuration the suite needs, by name; `listen.port` is added at start."""
     upstream = servers.backend("127.0.0.1")
+
+    def route(**options: Any) -> dict[str, Any]:
+        return {"prefix": "/", "upstream": upstream, **options}
+
+    lan = {
+        "listen": {"allowed_hosts": [LAN_HOST]},
+        "cors": {"allow_origins": [servers.page(LAN_HOST)]},
+    }
     return {
         # Zero config: only the upstream; every other setting is the default.
         "default": {"upstream": upstream},
@@ -207,6 +218,12 @@ def proxy_configs(servers: Servers) -> dict[str, dict[str, Any]]:
         "expose a list": {"upstream": upstream, "cors": {"expose_headers": ["X-Request-Id"]}},
         # An upstream that is down.
         "dead upstream": {"upstream": f"http://127.0.0.1:{servers.dead_port}"},
+        # Fidelity (tests/e2e/test_fidelity_browser.py): a page and the proxy on one LAN host
+        # name over plain http (not a secure context), and twins with a rewrite switched off.
+        "lan": {**lan, "upstream": upstream},
+        "lan, Secure kept": {**lan, "routes": [route(cookies={"secure": "keep"})]},
+        "cookie Domain kept": {"routes": [route(cookies={"domain": "keep"})]},
+        "redirects kept": {"routes": [route(redirects="keep")]},
     }
 
 

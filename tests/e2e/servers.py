@@ -14,7 +14,7 @@ import hashlib
 import json
 import secrets
 import sys
-from collections import Counter
+from collections import Counter, defaultdict
 from pathlib import Path
 
 from aiohttp import WSMsgType, web
@@ -152,8 +152,306 @@ async def websocket_echo(request: web.Request) -> web.WebSocketResponse:
     return socket
 
 
+# ---- fidelity: a backend login, redirects, Server-Sent Events, WebSocket sessions ----------
+
+# The name the backend believes it has (a staging API behind its own DNS name): its login
+# cookie is scoped to it, as such backends do.
+BACKEND_NAME = "api.backend.test"
+
+
+async def staging_login(request: web.Request) -> web.Response:
+    """A login as a remote HTTPS staging API sends it: the cookie is scoped to the backend's own
+    name, Secure, SameSite=None (so that its cross-site frontend gets it), HttpOnly."""
+    token = secrets.token_hex(8)
+    response = web.json_response({"logged_in": True, "token": token})
+    response.headers["Set-Cookie"] = (
+        f"sid={token}; Domain={BACKEND_NAME}; Path=/; Secure; HttpOnly; SameSite=None"
+    )
+    return response
+
+
+async def redirect(request: web.Request) -> web.Response:
+    """/redirect/302 etc.: to the backend's own absolute URL, built from the Host it was sent
+    (as Django's build_absolute_uri() or Spring's ServletUriComponentsBuilder do)."""
+    status = int(request.match_info["status"])
+    location = f"http://{request.host}/redirect/landed?from={status}"
+    return web.Response(status=status, headers={"Location": location})
+
+
+async def landed(request: web.Request) -> web.Response:
+    """Where the redirects lead: what arrived here."""
+    body = {
+        "method": request.method,
+        "path": request.path_qs,
+        "content_type": request.headers.get("Content-Type"),
+        "body": await request.text(),
+    }
+    return web.json_response(body)
+
+
+async def events(request: web.Request) -> web.StreamResponse:
+    """Server-Sent Events, one at a time: event n+1 is produced only after the page POSTed
+    /ack?stream=S&n=n. A proxy that buffered the stream would deadlock the page and this."""
+    stream, count = request.query["stream"], int(request.query.get("count", "3"))
+    acks = request.app[ACKS]
+    response = web.StreamResponse(
+        headers={"Content-Type": "text/event-stream", "Cache-Control": "no-store"}
+    )
+    await response.prepare(request)
+    try:
+        for n in range(1, count + 1):
+            acked = [k for k in range(1, n) if acks[stream, k].is_set()]
+            data = json.dumps({"n": n, "acked_before": acked})
+            await response.write(f"id: {n}\nevent: tick\ndata: {data}\n\n".encode())
+            if n < count:
+                # A guard, not a synchronisation: the page's own timeout fires well before.
+                await asyncio.wait_for(acks[stream, n].wait(), 60)
+        await response.write(b"event: done\ndata: bye\n\n")
+    except (ConnectionError, TimeoutError):
+        pass  # the browser gave up (a CORS failure in the direct twin, or a timeout)
+    return response
+
+
+async def ack(request: web.Request) -> web.Response:
+    request.app[ACKS][request.query["stream"], int(request.query["n"])].set()
+    return web.json_response({"acked": int(request.query["n"])})
+
+
+async def websocket_session(request: web.Request) -> web.WebSocketResponse:
+    """Echoes text and binary frames; `close me` makes it close with 4001 and a reason; the code
+    and reason of a close the page starts are recorded under ?id= for /__ws_closed."""
+    socket = web.WebSocketResponse(protocols=("chat.v1",), autoclose=False)
+    await socket.prepare(request)
+    record = {"protocol": socket.ws_protocol, "code": None, "reason": None}
+    while True:
+        message = await socket.receive()
+        if message.type is WSMsgType.TEXT and message.data == "close me":
+            await socket.close(code=4001, message=b"server says bye")
+            record["code"] = socket.close_code
+            break
+        if message.type is WSMsgType.TEXT:
+            await socket.send_str(message.data)
+        elif message.type is WSMsgType.BINARY:
+            await socket.send_bytes(message.data)
+        elif message.type is WSMsgType.CLOSE:  # the page closed: record, then answer
+            record["code"], record["reason"] = message.data, message.extra
+            await socket.close(code=message.data)
+            break
+        else:  # CLOSING, CLOSED, ERROR
+            break
+    request.app[WS_CLOSED][request.query["id"]] = record
+    request.app[WS_CLOSED_EVENTS][request.query["id"]].set()
+    return socket
+
+
+async def websocket_closed(request: web.Request) -> web.Response:
+    """How the session ?id= ended on the backend's side; waits until it has."""
+    name = request.query["id"]
+    await asyncio.wait_for(request.app[WS_CLOSED_EVENTS][name].wait(), 30)
+    return web.json_response(request.app[WS_CLOSED][name])
+
+
+# ---- CORS done by the backend itself, case by case: right, or wrong in one way --------------
+
+# Each case: (preflight answer, actual answer), each (status, headers). In the values,
+# {origin} is the request's Origin, {method} and {headers} its Access-Control-Request-Method
+# and -Headers, {elsewhere} the backend under another origin (127.0.0.1 for localhost, and back).
+# A header whose value comes out empty is not sent.
+Answer = tuple[int, list[tuple[str, str]]]
+REFLECT = [
+    ("Access-Control-Allow-Origin", "{origin}"),
+    ("Access-Control-Allow-Credentials", "true"),
+    ("Vary", "Origin"),
+]
+GRANT = [
+    *REFLECT,
+    ("Access-Control-Allow-Methods", "{method}"),
+    ("Access-Control-Allow-Headers", "{headers}"),
+]
+
+
+def _grant(**replaced: str | None) -> list[tuple[str, str]]:
+    """GRANT with some headers replaced (name in snake case, e.g. allow_methods="GET") or
+    left out (None)."""
+    named = {f"access_control_{key}": value for key, value in replaced.items()}
+    out = []
+    for name, value in GRANT:
+        key = name.lower().replace("-", "_")
+        if key in named:
+            if named[key] is not None:
+                out.append((name, named[key]))  # type: ignore[arg-type]
+        else:
+            out.append((name, value))
+    return out
+
+
+OK: Answer = (200, REFLECT)
+GRANTED: Answer = (204, GRANT)
+CORS_CASES: dict[str, tuple[Answer, Answer]] = {
+    # Right.
+    "reflect": (GRANTED, OK),
+    "star": (
+        (
+            204,
+            [
+                ("Access-Control-Allow-Origin", "*"),
+                ("Access-Control-Allow-Methods", "*"),
+                ("Access-Control-Allow-Headers", "*"),
+            ],
+        ),
+        (200, [("Access-Control-Allow-Origin", "*")]),
+    ),
+    # The actual response's CORS check.
+    "no-credentials": (GRANTED, (200, [("Access-Control-Allow-Origin", "{origin}")])),
+    "credentials-uppercase": (
+        GRANTED,
+        (
+            200,
+            [
+                ("Access-Control-Allow-Origin", "{origin}"),
+                ("Access-Control-Allow-Credentials", "TRUE"),
+            ],
+        ),
+    ),
+    "trailing-slash": (GRANTED, (200, [("Access-Control-Allow-Origin", "{origin}/")])),
+    "not-an-origin": (GRANTED, (200, [("Access-Control-Allow-Origin", "localhost")])),
+    # Preflights.
+    "preflight-404": ((404, []), OK),
+    "preflight-405": ((405, [("Allow", "GET, POST")]), OK),
+    "preflight-404-granted": ((404, GRANT), OK),
+    "preflight-405-granted": ((405, GRANT), OK),
+    "preflight-redirect": ((301, [("Location", "http://{host}/cors/reflect/")]), OK),
+    "preflight-redirect-granted": (
+        (307, [*GRANT, ("Location", "http://{host}/cors/reflect/")]),
+        OK,
+    ),
+    "preflight-no-origin": ((204, _grant(allow_origin=None)), OK),
+    "preflight-star-origin": ((204, _grant(allow_origin="*")), OK),
+    "preflight-no-credentials": ((204, _grant(allow_credentials=None)), OK),
+    "methods-get-post": ((204, _grant(allow_methods="GET, POST")), OK),
+    "methods-star": ((204, _grant(allow_methods="*")), OK),
+    "methods-uppercase": ((204, _grant(allow_methods="PATCH")), OK),
+    "methods-semicolons": ((204, _grant(allow_methods="GET; PUT")), OK),
+    "headers-content-type": ((204, _grant(allow_headers="content-type")), OK),
+    "headers-star": ((204, _grant(allow_headers="*")), OK),
+    "headers-semicolons": ((204, _grant(allow_headers="x-custom; content-type")), OK),
+    # Redirects of the actual request (the 302 itself passes the CORS check).
+    "redirect-elsewhere-bare": (GRANTED, (302, [*REFLECT, ("Location", "{elsewhere}/api/items")])),
+    "redirect-elsewhere-star": (
+        GRANTED,
+        (302, [*REFLECT, ("Location", "{elsewhere}/cors/star")]),
+    ),
+    "redirect-elsewhere-reflect": (
+        GRANTED,
+        (302, [*REFLECT, ("Location", "{elsewhere}/cors/reflect")]),
+    ),
+    "redirect-without-cors": (GRANTED, (302, [("Location", "{elsewhere}/cors/star")])),
+    "redirect-307-elsewhere-star": (
+        GRANTED,
+        (307, [*REFLECT, ("Location", "{elsewhere}/cors/star")]),
+    ),
+    "redirect-303-elsewhere-star": (
+        GRANTED,
+        (303, [*REFLECT, ("Location", "{elsewhere}/cors/star")]),
+    ),
+    "redirect-with-userinfo": (
+        GRANTED,
+        (302, [*REFLECT, ("Location", "http://user:secret@{elsewhere_authority}/cors/star")]),
+    ),
+    "redirect-307-elsewhere-bare": (
+        GRANTED,
+        (307, [*REFLECT, ("Location", "{elsewhere}/api/items")]),
+    ),
+    "redirect-elsewhere-other-origin": (
+        GRANTED,
+        (302, [*REFLECT, ("Location", "{elsewhere}/wrong/other-origin")]),
+    ),
+    "redirect-to-data": (GRANTED, (302, [*REFLECT, ("Location", "data:text/plain,hi")])),
+    "redirect-two-locations": (
+        GRANTED,
+        (
+            302,
+            [
+                *REFLECT,
+                ("Location", "{elsewhere}/cors/star"),
+                ("Location", "{elsewhere}/cors/reflect"),
+            ],
+        ),
+    ),
+    # More of the actual response's CORS check.
+    "null-origin": (GRANTED, (200, [("Access-Control-Allow-Origin", "null")])),
+    "uppercase-origin": (GRANTED, (200, [("Access-Control-Allow-Origin", "{origin_upper}")])),
+    "credentials-twice": (
+        GRANTED,
+        (
+            200,
+            [
+                ("Access-Control-Allow-Origin", "{origin}"),
+                ("Access-Control-Allow-Credentials", "true"),
+                ("Access-Control-Allow-Credentials", "true"),
+            ],
+        ),
+    ),
+    "expose-some": (
+        GRANTED,
+        (
+            200,
+            [
+                *REFLECT,
+                ("Access-Control-Expose-Headers", "X-Total-Count"),
+                ("X-Total-Count", "3"),
+                ("X-Hidden", "h"),
+            ],
+        ),
+    ),
+    "expose-star": (
+        GRANTED,
+        (
+            200,
+            [
+                *REFLECT,
+                ("Access-Control-Expose-Headers", "*"),
+                ("X-Total-Count", "3"),
+                ("X-Hidden", "h"),
+            ],
+        ),
+    ),
+    "max-age-a-day": ((204, [*GRANT, ("Access-Control-Max-Age", "86400")]), OK),
+    "headers-star-and-authorization": ((204, _grant(allow_headers="*, authorization")), OK),
+}
+
+
+async def cors_case(request: web.Request) -> web.Response:
+    """/cors/CASE, any method: CORS_CASES[CASE], the preflight answered by the backend itself."""
+    preflight, actual = CORS_CASES[request.match_info["case"]]
+    is_preflight = (
+        request.method == "OPTIONS" and "Access-Control-Request-Method" in request.headers
+    )
+    status, template = preflight if is_preflight else actual
+    host, port = request.host.rsplit(":", 1)
+    other = "127.0.0.1" if host == "localhost" else "localhost"
+    values = {
+        "origin": request.headers.get("Origin", ""),
+        "method": request.headers.get("Access-Control-Request-Method", ""),
+        "headers": request.headers.get("Access-Control-Request-Headers", ""),
+        "host": request.host,
+        "elsewhere": f"http://{other}:{port}",
+        "elsewhere_authority": f"{other}:{port}",
+        "origin_upper": request.headers.get("Origin", "").upper(),
+    }
+    response = web.json_response({"case": request.match_info["case"]}, status=status)
+    for name, value in template:
+        value = value.format(**values)
+        if value:
+            response.headers.add(name, value)
+    return response
+
+
 DOWNLOAD_BODY = web.AppKey("download_body", bytes)
 HITS = web.AppKey("hits", Counter)
+ACKS = web.AppKey("acks", defaultdict)  # (stream, n) -> asyncio.Event
+WS_CLOSED = web.AppKey("ws_closed", dict)  # session id -> {code, reason, protocol}
+WS_CLOSED_EVENTS = web.AppKey("ws_closed_events", defaultdict)  # session id -> asyncio.Event
 
 
 def backend_app() -> web.Application:
@@ -172,6 +470,17 @@ def backend_app() -> web.Application:
     app.router.add_get("/__hits", hits)
     app.router.add_get("/secret", secret)
     app.router.add_get("/ws", websocket_echo)
+    app[ACKS] = defaultdict(asyncio.Event)
+    app[WS_CLOSED] = {}
+    app[WS_CLOSED_EVENTS] = defaultdict(asyncio.Event)
+    app.router.add_post("/login/staging", staging_login)
+    app.router.add_route("*", "/redirect/landed", landed)
+    app.router.add_route("*", "/redirect/{status:3[0-9][0-9]}", redirect)
+    app.router.add_get("/events", events)
+    app.router.add_post("/ack", ack)
+    app.router.add_get("/ws/session", websocket_session)
+    app.router.add_get("/__ws_closed", websocket_closed)
+    app.router.add_route("*", "/cors/{case}", cors_case)
     return app
 
 
