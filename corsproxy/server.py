@@ -1,7 +1,8 @@
 """Running the proxy: bind, print where it listens, serve until SIGTERM/SIGINT, drain, exit 0.
 
 cli.serve() calls run(); tests and the demo call start() for a proxy on a free port.
-aiohttp's low-level Server is used without a router: the proxy has one handler for all paths.
+aiohttp's low-level Server is used without a router: the proxy has one handler for all paths;
+listener.py accepts the connections.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from aiohttp import web
 
 from corsproxy.accesslog import AccessLog
 from corsproxy.lenient import ProxyServer
+from corsproxy.listener import Listener
 from corsproxy.proxy import Proxy
 from corsproxy.settings import Settings
 
@@ -31,11 +33,13 @@ class Running:
 
     proxy: Proxy
     runner: web.ServerRunner
+    listener: Listener
     port: int
     url: str
 
     async def stop(self) -> None:
         """Stop accepting, let in-flight requests finish (up to DRAIN_SECONDS), close the pool."""
+        self.listener.close()
         try:
             # aiohttp waits shutdown_timeout for the handlers and then as long again for the
             # ones it cancelled: bound the whole drain, whatever a stuck handler does.
@@ -76,19 +80,17 @@ async def start(
     host = settings.listen.host
     bind_port = settings.listen.port if port is None else port
     context = _tls_context(settings)
-    site = web.TCPSite(runner, host, bind_port, ssl_context=context, backlog=1024)
     try:
-        await site.start()
+        listener = Listener(runner.server, host, bind_port, context)
     except BaseException:
         await runner.cleanup()
         await proxy.close()
         raise
-    sockets = site._server.sockets if site._server else ()  # type: ignore[union-attr]
-    real_port = sockets[0].getsockname()[1] if sockets else bind_port
+    real_port = listener.port
     # On all interfaces (as in Docker) show an address a browser can open.
     shown = "localhost" if host in ("0.0.0.0", "::", "") else f"[{host}]" if ":" in host else host
     url = f"{'https' if context else 'http'}://{shown}:{real_port}"
-    return Running(proxy, runner, real_port, url)
+    return Running(proxy, runner, listener, real_port, url)
 
 
 def banner(running: Running) -> str:
