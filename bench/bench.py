@@ -48,19 +48,32 @@ def parse_args() -> argparse.Namespace:
         metavar="ARG",
         help="extra argument for corsproxy serve (repeatable), e.g. --corsproxy-arg=--workers=2",
     )
+    parser.add_argument(
+        "--nginx-buffers",
+        default="",
+        metavar="SIZE",
+        help="proxy buffers for the nginx target, e.g. 64k (default: nginx's own, 4k)",
+    )
     parser.add_argument("--json", type=Path, help="also write every sample to this file")
+    parser.add_argument(
+        "--table-from", type=Path, metavar="JSON", help="print the table of an earlier --json run"
+    )
     return parser.parse_args()
 
 
-def start_all(workdir: Path, extra: list[str], found: list[Target]) -> list[str]:
+def start_all(workdir: Path, options: argparse.Namespace, found: list[Target]) -> list[str]:
     """The upstream, then each target that is installed, into found; lines for those skipped."""
     upstream = targets.start_upstream(workdir)
     found.append(upstream)
     up = int(upstream.base.rsplit(":", 1)[1])
     skipped: list[str] = []
     starters: list[tuple[str, bool, Callable[[], Target]]] = [
-        ("nginx", bool(targets.nginx_binary()), lambda: targets.start_nginx_cors(workdir, up)),
-        ("corsproxy", True, lambda: targets.start_corsproxy(workdir, up, extra)),
+        (
+            "nginx",
+            bool(targets.nginx_binary()),
+            lambda: targets.start_nginx_cors(workdir, up, options.nginx_buffers),
+        ),
+        ("corsproxy", True, lambda: targets.start_corsproxy(workdir, up, options.corsproxy_arg)),
         (
             "cors-anywhere",
             bool(targets.node_peer("cors-anywhere")),
@@ -92,11 +105,11 @@ def checked(found: list[Target]) -> tuple[list[Target], list[str]]:
     return good, dropped
 
 
-def run_rounds(upstream: Target, found: list[Target], options) -> report.Rounds:
+def run_rounds(upstream: Target, found: list[Target], options: argparse.Namespace) -> report.Rounds:
     """Round after round: each case, each target in an order rotated every round."""
     rounds: report.Rounds = []
     warm = next(c for c in CASES if c.key == "get64")
-    for target in found:
+    for target in found if options.warmup > 0 else []:
         measure(target.pid, [], target.url(warm.path), warm, options.warmup)
     for number in range(options.rounds):
         shift = number % len(found)
@@ -198,7 +211,7 @@ def bench(workdir: Path, options: argparse.Namespace) -> tuple[report.Rounds, li
     targets.prepare_files(workdir)
     started: list[Target] = []
     try:
-        skipped = start_all(workdir, options.corsproxy_arg, started)
+        skipped = start_all(workdir, options, started)
         found, dropped = checked(started)
         for line in skipped + dropped:
             print(line, file=sys.stderr)
@@ -213,8 +226,31 @@ def bench(workdir: Path, options: argparse.Namespace) -> tuple[report.Rounds, li
     return rounds, [t.name for t in found], notes
 
 
+def print_results(rounds: report.Rounds, names: list[str], notes: list[str]) -> None:
+    print(report.table(rounds, names))
+    print()
+    print("\n".join(f"- {line}" for line in notes))
+
+
+def save(path: Path, rounds: report.Rounds, names: list[str], notes: list[str]) -> None:
+    raw = [{c: {n: asdict(s) for n, s in t.items()} for c, t in r.items()} for r in rounds]
+    path.write_text(json.dumps({"names": names, "notes": notes, "rounds": raw}, indent=1))
+
+
+def load(path: Path) -> tuple[report.Rounds, list[str], list[str]]:
+    saved = json.loads(path.read_text())
+    rounds = [
+        {c: {n: Sample(**s) for n, s in t.items()} for c, t in r.items()} for r in saved["rounds"]
+    ]
+    names = saved.get("names") or list(rounds[0][CASES[0].key])
+    return rounds, names, saved["notes"]
+
+
 def main() -> int:
     options = parse_args()
+    if options.table_from:
+        print_results(*load(options.table_from))
+        return 0
     begun = time.monotonic()
     if options.peers:
         targets.install_peers()
@@ -229,12 +265,9 @@ def main() -> int:
     notes += report.problems(rounds) or ["every answer was 2xx, no socket errors"]
     minutes = (time.monotonic() - begun) / 60
     notes.append(f"{options.rounds} rounds of {options.seconds} s per case; took {minutes:.1f} min")
-    print(report.table(rounds, names))
-    print()
-    print("\n".join(f"- {line}" for line in notes))
+    print_results(rounds, names, notes)
     if options.json:
-        raw = [{c: {n: asdict(s) for n, s in t.items()} for c, t in r.items()} for r in rounds]
-        options.json.write_text(json.dumps({"notes": notes, "rounds": raw}, indent=1))
+        save(options.json, rounds, names, notes)
     return 0
 
 
