@@ -166,3 +166,20 @@ async def test_started_proxy_answers_a_preflight(aiohttp_server):
 @pytest.mark.parametrize("argv", [[], ["frobnicate"]], ids=["no command", "unknown command"])
 def test_bad_use_exits_2(argv):
     assert run(*argv).returncode == 2
+
+
+def test_the_open_files_limit_is_raised_to_the_hard_limit():
+    import resource
+
+    from corsproxy.server import raise_open_files_limit
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(256, hard), hard))
+        warning = raise_open_files_limit()
+        raised, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+        wanted = hard if hard != resource.RLIM_INFINITY else 65536
+        assert raised == wanted
+        assert (warning is None) == (raised >= 4096)
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))

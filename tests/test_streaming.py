@@ -87,3 +87,36 @@ async def test_256_mib_each_way_in_constant_memory(aiohttp_server):
     finally:
         code, output = proxy.stop()
     assert code == 0, output
+
+
+async def test_a_1_gib_upload_streams_through_in_constant_memory(aiohttp_server):
+    upstream = await aiohttp_server(big_app())
+    port = free_port()
+    proxy = ProxyProcess(
+        [
+            "serve",
+            f"http://127.0.0.1:{upstream.port}",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+        ]
+    )
+    gib = 1024 * 1024 * 1024
+    try:
+        async with aiohttp.ClientSession() as client:
+            async with client.get(f"http://127.0.0.1:{port}/__corsproxy/health") as resp:
+                assert resp.status == 200
+            baseline = proxy.status("VmHWM")
+
+            async def body():
+                for _ in range(gib // len(BLOCK)):
+                    yield BLOCK
+
+            async with client.post(f"http://127.0.0.1:{port}/upload", data=body()) as resp:
+                assert (await resp.json())["size"] == gib
+            growth = proxy.status("VmHWM") - baseline
+        assert growth < GROWTH_LIMIT_KIB, f"peak memory grew by {growth} KiB"
+    finally:
+        code, output = proxy.stop()
+    assert code == 0, output
