@@ -46,7 +46,9 @@ def big_app() -> web.Application:
     return app
 
 
-async def test_256_mib_each_way_in_constant_memory(aiohttp_server):
+@pytest.fixture
+async def proxy_process(aiohttp_server):
+    """A real `corsproxy serve` process in front of big_app(); stopped (exit 0) afterwards."""
     upstream = await aiohttp_server(big_app())
     port = free_port()
     proxy = ProxyProcess(
@@ -59,64 +61,54 @@ async def test_256_mib_each_way_in_constant_memory(aiohttp_server):
             "warning",
         ]
     )
-    url = f"http://127.0.0.1:{port}"
+    proxy.url = f"http://127.0.0.1:{port}"
     try:
-        async with aiohttp.ClientSession(auto_decompress=False) as client:
-            async with client.get(url + "/__corsproxy/health") as resp:
-                assert resp.status == 200
-            baseline = proxy.status("VmHWM")
-
-            digest, size = hashlib.sha256(), 0
-            async with client.get(
-                url + "/download", headers={"Origin": "http://localhost:5173"}
-            ) as resp:
-                assert resp.headers["Access-Control-Allow-Origin"] == "http://localhost:5173"
-                async for chunk in resp.content.iter_chunked(1 << 20):
-                    digest.update(chunk)
-                    size += len(chunk)
-            assert (size, digest.hexdigest()) == (TOTAL, expected_digest())
-
-            async def body():
-                for _ in range(TOTAL // len(BLOCK)):
-                    yield BLOCK
-
-            async with client.post(url + "/upload", data=body()) as resp:
-                assert await resp.json() == {"size": TOTAL, "sha256": expected_digest()}
-            growth = proxy.status("VmHWM") - baseline
-        assert growth < GROWTH_LIMIT_KIB, f"peak memory grew by {growth} KiB"
+        yield proxy
     finally:
         code, output = proxy.stop()
     assert code == 0, output
 
 
-async def test_a_1_gib_upload_streams_through_in_constant_memory(aiohttp_server):
-    upstream = await aiohttp_server(big_app())
-    port = free_port()
-    proxy = ProxyProcess(
-        [
-            "serve",
-            f"http://127.0.0.1:{upstream.port}",
-            "--port",
-            str(port),
-            "--log-level",
-            "warning",
-        ]
-    )
+def blocks(total: int):
+    """An upload body of `total` bytes, produced block by block."""
+
+    async def body():
+        for _ in range(total // len(BLOCK)):
+            yield BLOCK
+
+    return body()
+
+
+async def test_256_mib_each_way_in_constant_memory(proxy_process):
+    url = proxy_process.url
+    async with aiohttp.ClientSession(auto_decompress=False) as client:
+        async with client.get(url + "/__corsproxy/health") as resp:
+            assert resp.status == 200
+        baseline = proxy_process.status("VmHWM")
+
+        digest, size = hashlib.sha256(), 0
+        async with client.get(
+            url + "/download", headers={"Origin": "http://localhost:5173"}
+        ) as resp:
+            assert resp.headers["Access-Control-Allow-Origin"] == "http://localhost:5173"
+            async for chunk in resp.content.iter_chunked(1 << 20):
+                digest.update(chunk)
+                size += len(chunk)
+        assert (size, digest.hexdigest()) == (TOTAL, expected_digest())
+
+        async with client.post(url + "/upload", data=blocks(TOTAL)) as resp:
+            assert await resp.json() == {"size": TOTAL, "sha256": expected_digest()}
+        growth = proxy_process.status("VmHWM") - baseline
+    assert growth < GROWTH_LIMIT_KIB, f"peak memory grew by {growth} KiB"
+
+
+async def test_a_1_gib_upload_streams_through_in_constant_memory(proxy_process):
     gib = 1024 * 1024 * 1024
-    try:
-        async with aiohttp.ClientSession() as client:
-            async with client.get(f"http://127.0.0.1:{port}/__corsproxy/health") as resp:
-                assert resp.status == 200
-            baseline = proxy.status("VmHWM")
-
-            async def body():
-                for _ in range(gib // len(BLOCK)):
-                    yield BLOCK
-
-            async with client.post(f"http://127.0.0.1:{port}/upload", data=body()) as resp:
-                assert (await resp.json())["size"] == gib
-            growth = proxy.status("VmHWM") - baseline
-        assert growth < GROWTH_LIMIT_KIB, f"peak memory grew by {growth} KiB"
-    finally:
-        code, output = proxy.stop()
-    assert code == 0, output
+    async with aiohttp.ClientSession() as client:
+        async with client.get(proxy_process.url + "/__corsproxy/health") as resp:
+            assert resp.status == 200
+        baseline = proxy_process.status("VmHWM")
+        async with client.post(proxy_process.url + "/upload", data=blocks(gib)) as resp:
+            assert (await resp.json())["size"] == gib
+        growth = proxy_process.status("VmHWM") - baseline
+    assert growth < GROWTH_LIMIT_KIB, f"peak memory grew by {growth} KiB"
