@@ -94,7 +94,10 @@ async def start(
 
 
 def banner(running: Running) -> str:
-    """`corsproxy: http://127.0.0.1:8080 -> http://localhost:8000 (origins: localhost)`."""
+    """`corsproxy: http://127.0.0.1:8080 -> http://localhost:8000 (origins: localhost)`.
+
+    With uvloop in use (the `fast` extra) the parenthesis ends in `; uvloop`.
+    """
     settings = running.proxy.settings
     routes = settings.routes
     if len(routes) == 1 and routes[0].prefix == "/":
@@ -102,7 +105,9 @@ def banner(running: Running) -> str:
     else:
         where = ", ".join(f"{r.prefix} {r.upstream}" for r in routes)
     origins = ", ".join(settings.cors.allow_origins)
-    return f"corsproxy: {running.url} -> {where} (origins: {origins})"
+    loop = type(asyncio.get_running_loop()).__module__.split(".")[0]
+    fast = "; uvloop" if loop == "uvloop" else ""  # the `fast` extra is installed and in use
+    return f"corsproxy: {running.url} -> {where} (origins: {origins}{fast})"
 
 
 def raise_open_files_limit() -> str | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import signal
 import subprocess
 
@@ -12,6 +13,9 @@ from aiohttp import web
 
 from tests.conftest import ORIGIN, free_port
 from tests.proc import ProxyProcess, corsproxy_command
+
+# uvloop is used when installed (the `fast` extra), and the start-up line says so.
+FAST = "; uvloop" if importlib.util.find_spec("uvloop") else ""
 
 
 def run(*args: str, cwd=None, env=None) -> subprocess.CompletedProcess:
@@ -31,7 +35,7 @@ async def test_serve_prints_where_it_listens_forwards_and_which_origins():
     port = free_port()
     proxy = ProxyProcess(["serve", "http://localhost:8000", "--port", str(port)])
     assert proxy.banner == (
-        f"corsproxy: http://127.0.0.1:{port} -> http://localhost:8000 (origins: localhost)"
+        f"corsproxy: http://127.0.0.1:{port} -> http://localhost:8000 (origins: localhost{FAST})"
     )
     code, _ = proxy.stop(signal.SIGINT)
     assert code == 0
@@ -49,7 +53,7 @@ async def test_environment_is_used_and_flags_win_over_it():
     )
     assert proxy.banner == (
         f"corsproxy: http://127.0.0.1:{port} -> http://localhost:9000 "
-        "(origins: http://app.test:3000, localhost)"
+        f"(origins: http://app.test:3000, localhost{FAST})"
     )
     assert proxy.stop()[0] == 0
 
