@@ -270,7 +270,8 @@ class Proxy:
             status=status, body=json.dumps(body).encode(), headers=CIMultiDict(finished.headers)
         )
 
-    def _no_route(self, request: web.BaseRequest, entry: Entry, origin: str | None):
+    def _no_route(self, request: web.BaseRequest, entry: Entry, origin: str | None) -> web.Response:
+        """404 naming the configured prefixes, readable by allowed origins."""
         decision = policy.decide(self.policies.default, "GET", origin)
         entry.decision = _describe(decision)
         body = {
