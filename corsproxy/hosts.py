@@ -6,7 +6,8 @@ re-pointed at 127.0.0.1 sends `Host: evil.example`; refusing it keeps that page 
 
 from __future__ import annotations
 
-_ALWAYS = ("localhost", "127.0.0.1", "[::1]")
+from corsproxy.origins import is_loopback_host
+
 _ANY_INTERFACE = ("0.0.0.0", "::", "[::]", "")
 
 
@@ -23,7 +24,7 @@ class HostGuard:
     """localhost, *.localhost, 127.0.0.1, [::1], the listen host and `listen.allowed_hosts`."""
 
     def __init__(self, listen_host: str, allowed_hosts: tuple[str, ...]) -> None:
-        names = set(_ALWAYS) | {h.lower() for h in allowed_hosts}
+        names = {h.lower() for h in allowed_hosts}  # loopback names: is_loopback_host()
         listen = listen_host.lower()
         if listen not in _ANY_INTERFACE:
             names.add(f"[{listen}]" if ":" in listen and not listen.startswith("[") else listen)
@@ -37,7 +38,7 @@ class HostGuard:
         known = self._cache.get(host_header)
         if known is None:
             name = host_name(host_header)
-            known = name in self.names or name.endswith(".localhost")
+            known = name in self.names or is_loopback_host(name)
             if len(self._cache) < 1024:
                 self._cache[host_header] = known
         return known

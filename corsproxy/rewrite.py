@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from corsproxy.hosts import host_name
 from corsproxy.origins import is_loopback_host
 from corsproxy.settings import Cookies
 
@@ -35,8 +36,6 @@ class BrowserSide:
         """Browsers keep Secure cookies over https, and over plain http only on loopback names."""
         if self.scheme == "https":
             return True
-        from corsproxy.hosts import host_name
-
         return is_loopback_host(host_name(self.host))
 
 
