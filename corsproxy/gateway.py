@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import aiohttp
 
+from corsproxy import upstream
 from corsproxy.routing import CompiledRoute
 
 
@@ -47,34 +48,38 @@ async def explain(exc: BaseException, route: CompiledRoute, index: int) -> Gatew
             f"no response headers within {route.route.timeout:g} s",
             f"raise timeout on {where} if the backend is just slow",
         )
-    if isinstance(exc, aiohttp.ClientConnectorCertificateError):
+    if isinstance(exc, upstream.CertificateRejected | aiohttp.ClientConnectorCertificateError):
         return GatewayError(
             502,
             "upstream TLS certificate rejected",
             f"{route.host}: {exc.certificate_error}",
             f"set verify_tls: false on {where} to accept a self-signed certificate",
         )
-    if isinstance(exc, aiohttp.ClientConnectorDNSError):
+    if isinstance(exc, upstream.HostNotFound | aiohttp.ClientConnectorDNSError):
         return GatewayError(502, "upstream host not found", f"cannot resolve {route.host!r}")
-    if isinstance(exc, aiohttp.ClientConnectorError):
-        return GatewayError(502, "upstream unreachable", await _connect_detail(exc, route))
+    if isinstance(exc, upstream.ConnectFailed | aiohttp.ClientConnectorError):
+        return GatewayError(502, "upstream unreachable", await _connect_detail(exc.os_error, route))
     if isinstance(exc, ssl.SSLError | aiohttp.ClientSSLError):
         return GatewayError(502, "upstream TLS handshake failed", str(exc))
+    if isinstance(exc, upstream.Disconnected):
+        return GatewayError(502, "upstream broke off", str(exc))
     if isinstance(exc, aiohttp.ServerDisconnectedError):
         return GatewayError(
             502, "upstream broke off", "the connection closed before the response headers"
         )
+    if isinstance(exc, upstream.InvalidResponse):
+        return GatewayError(502, "upstream sent an invalid response", str(exc))
     if isinstance(exc, aiohttp.ClientResponseError):
         return GatewayError(502, "upstream sent an invalid response", exc.message or str(exc))
     return GatewayError(502, "upstream failed", f"{type(exc).__name__}: {exc}".rstrip(": "))
 
 
-async def _connect_detail(exc: aiohttp.ClientConnectorError, route: CompiledRoute) -> str:
+async def _connect_detail(os_error: OSError | None, route: CompiledRoute) -> str:
     """'connection refused on ::1 and 127.0.0.1 port 8000': every address that was tried."""
-    code = exc.os_error.errno if exc.os_error else None
-    if code is None and exc.os_error is not None and exc.os_error.args:
-        code = exc.os_error.args[0] if isinstance(exc.os_error.args[0], int) else None
-    what = os.strerror(code).lower() if code else str(exc.os_error or exc)
+    code = os_error.errno if os_error else None
+    if code is None and os_error is not None and os_error.args:
+        code = os_error.args[0] if isinstance(os_error.args[0], int) else None
+    what = os.strerror(code).lower() if code else str(os_error)
     if code == errno.ECONNREFUSED:
         what = "connection refused"
     try:

@@ -9,15 +9,15 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import time
 from dataclasses import dataclass
 
 import aiohttp
 from aiohttp import web
 from multidict import CIMultiDict
-from yarl import URL
 
-from corsproxy import __version__, headers, judge, policy, rewrite, websocket
+from corsproxy import __version__, headers, http1, judge, policy, rewrite, upstream, websocket
 from corsproxy.accesslog import AccessLog, Entry
 from corsproxy.gateway import GatewayError, explain
 from corsproxy.hosts import HostGuard
@@ -37,6 +37,7 @@ class Prepared:
     """What each route needs per request, built once: client options and the rewrite map."""
 
     index: int  # its place in the config, for messages such as "raise timeout on routes[1]"
+    scheme: str  # http or https, for the upstream pool
     timeout: aiohttp.ClientTimeout
     ssl: bool  # False: accept any certificate (verify_tls: false)
     rewrite_map: rewrite.RouteMap
@@ -46,6 +47,7 @@ def _prepare(route: CompiledRoute, index: int) -> Prepared:
     settings = route.route
     return Prepared(
         index=index,
+        scheme=route.upstream_origin.split(":", 1)[0].lower(),
         timeout=aiohttp.ClientTimeout(
             total=None, sock_connect=settings.timeout, sock_read=settings.read_timeout
         ),
@@ -71,7 +73,8 @@ class Proxy:
         order = {id(route): i for i, route in enumerate(settings.routes)}
         self.prepared = {id(r.route): _prepare(r, order[id(r.route)]) for r in self.routes.routes}
         self._all_maps = tuple(p.rewrite_map for p in self.prepared.values())
-        self.session: aiohttp.ClientSession | None = None
+        self.pool = upstream.Pool()  # every proxied HTTP request
+        self.session: aiohttp.ClientSession | None = None  # WebSocket upgrades only
 
     async def start(self) -> None:
         """Open the upstream pool: no cookie jar, no automatic headers, no decompression."""
@@ -88,6 +91,7 @@ class Proxy:
         )
 
     async def close(self) -> None:
+        self.pool.close()
         if self.session is not None:
             await self.session.close()
 
@@ -173,36 +177,47 @@ class Proxy:
         self, request: web.BaseRequest, target: Target, decision: policy.Decision, entry: Entry
     ) -> web.StreamResponse:
         """Stream the request upstream and its response back, CORS headers finished."""
-        assert self.session is not None, "Proxy.start() was not awaited"
-        options = self.prepared[id(target.route.route)]
+        route = target.route
+        options = self.prepared[id(route.route)]
+        out_headers = self.upstream_headers(request, target, decision)
         body = request.content if request.body_exists else None
+        if body is not None and request.content_length is None:
+            out_headers.append(("Transfer-Encoding", "chunked"))  # re-framed by this hop
         try:
-            async with asyncio.timeout(target.route.route.timeout):
-                upstream = await self.session.request(
-                    request.method,
-                    URL(target.url, encoded=True),
-                    headers=CIMultiDict(self.upstream_headers(request, target, decision)),
-                    data=body,
-                    allow_redirects=False,
-                    timeout=options.timeout,
-                    ssl=options.ssl,
-                )
-        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            head = http1.request_head(
+                request.method, target.url[len(route.upstream_origin) :] or "/", out_headers
+            )
+        except ValueError as exc:
             return await self.gateway_error(exc, target, decision, entry)
         try:
-            return await self._respond(request, upstream, target, decision, entry)
+            async with asyncio.timeout(route.route.timeout):
+                response = await self.pool.request(
+                    options.scheme,
+                    route.host,
+                    route.port,
+                    options.ssl,
+                    request.method,
+                    head,
+                    body,
+                    request.content_length if body is not None else None,
+                    route.route.read_timeout,
+                )
+        except (upstream.UpstreamError, TimeoutError, OSError) as exc:
+            return await self.gateway_error(exc, target, decision, entry)
+        try:
+            return await self._respond(request, response, target, decision, entry)
         finally:
-            upstream.release()
+            response.release()
 
     async def _respond(
         self,
         request: web.BaseRequest,
-        upstream: aiohttp.ClientResponse,
+        response: upstream.Response,
         target: Target,
         decision: policy.Decision,
         entry: Entry,
     ) -> web.StreamResponse:
-        raw = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in upstream.raw_headers]
+        raw = response.headers
         finished = policy.finish(decision, headers.for_client(raw))
         if finished.corrections or (
             self.log.enabled and decision.verdict is policy.Verdict.ALLOWED
@@ -212,7 +227,7 @@ class Proxy:
         route = target.route.route
         out, rewritten = rewrite.response_headers(
             finished.headers,
-            upstream.status,
+            response.status,
             route.cookies,
             route.redirects,
             rewrite.BrowserSide(self.scheme, request.headers.get("Host", "")),
@@ -220,35 +235,35 @@ class Proxy:
             self._all_maps,
         )
         entry.notes.extend(rewritten)
-        entry.status = upstream.status
+        entry.status = response.status
         out_headers = CIMultiDict(out)
-        length = upstream.content_length
-        no_body = request.method == "HEAD" or upstream.status in (204, 304)
+        length = response.length
+        no_body = request.method == "HEAD" or response.status in (204, 304)
         if not no_body and length is not None and length <= SMALL_BODY:
             try:
-                data = await upstream.read()
-            except aiohttp.ClientError as exc:
+                data = await response.read()
+            except upstream.UpstreamError as exc:
                 return await self.gateway_error(exc, target, decision, entry)
             return web.Response(
-                status=upstream.status, reason=upstream.reason, body=data, headers=out_headers
+                status=response.status, reason=response.reason, body=data, headers=out_headers
             )
-        response = web.StreamResponse(status=upstream.status, reason=upstream.reason)
-        response.headers.extend(out_headers)
-        await response.prepare(request)
+        reply = web.StreamResponse(status=response.status, reason=response.reason)
+        reply.headers.extend(out_headers)
+        await reply.prepare(request)
         if no_body:
-            return response
+            return reply
         try:
-            async for chunk in upstream.content.iter_chunked(CHUNK):
-                await response.write(chunk)
-        except aiohttp.ClientError as exc:
+            async for chunk in response.chunks():
+                await reply.write(chunk)
+        except upstream.UpstreamError as exc:
             # The upstream broke off mid-body: abort, so the browser sees a failed load
             # rather than a silently truncated 200.
-            entry.notes.append(f"upstream broke off mid-body ({type(exc).__name__}); aborted")
+            entry.notes.append(f"upstream broke off mid-body ({exc}); aborted")
             _abort(request)
         except (ConnectionError, RuntimeError):
             entry.notes.append("client hung up mid-response")
             _abort(request)
-        return response
+        return reply
 
     async def gateway_error(
         self, exc: BaseException, target: Target, decision: policy.Decision, entry: Entry
@@ -283,7 +298,12 @@ class Proxy:
 
     def _health(self, entry: Entry) -> web.Response:
         entry.status = 200
-        body = {"status": "ok", "version": __version__, "routes": list(self.routes.prefixes)}
+        body = {
+            "status": "ok",
+            "version": __version__,
+            "routes": list(self.routes.prefixes),
+            "pid": os.getpid(),  # with listen.workers > 1, which worker answered
+        }
         return web.json_response(body)
 
 

@@ -1,0 +1,198 @@
+"""HTTP/1.1 wire format for the upstream side, as pure functions on bytes (RFC 9112).
+
+upstream.py moves the bytes; this module builds the request head, parses the response head,
+decides how the response body is framed, and decodes chunked bodies. Nothing here does I/O,
+so every rule is tested table-driven in tests/test_http1.py.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from enum import Enum
+
+MAX_LINE = 64 * 1024  # browsers accept far longer header lines than the usual 8 KiB
+MAX_HEAD = 1024 * 1024  # a response head longer than this is refused, not buffered forever
+
+_STATUS_LINE = re.compile(rb"HTTP/1\.([01]) ([0-9]{3})(?: ([^\x00-\x08\x0a-\x1f\x7f]*))?")
+_TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_BAD_VALUE = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
+_BAD_HEADER_TEXT = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+_HEX = re.compile(rb"[0-9A-Fa-f]{1,16}")
+
+Headers = list[tuple[str, str]]
+
+
+class InvalidResponse(Exception):
+    """The upstream's bytes are not an HTTP/1.x response; the message says what is wrong."""
+
+
+class Framing(Enum):
+    """How the end of a response body is found (RFC 9112 §6.3)."""
+
+    NONE = "none"  # HEAD, 1xx, 204, 304: no body at all
+    LENGTH = "length"  # Content-Length bytes
+    CHUNKED = "chunked"  # Transfer-Encoding: chunked
+    UNTIL_CLOSE = "until-close"  # everything until the upstream closes the connection
+
+
+@dataclass(frozen=True, slots=True)
+class ResponseHead:
+    """A parsed status line and header block; values decoded so that aiohttp re-encodes them
+    to the same bytes (UTF-8, invalid bytes kept as surrogates)."""
+
+    version: int  # minor version: 0 or 1
+    status: int
+    reason: str
+    headers: Headers
+    framing: Framing
+    length: int | None  # the body length when framing is LENGTH
+    keep_alive: bool  # the connection may carry another request after this response
+
+
+def request_head(method: str, target: str, headers: Headers) -> bytes:
+    """`METHOD target HTTP/1.1` and the header lines, ready to write.
+
+    The values came from aiohttp's parser (UTF-8 with surrogate escapes), so encoding them the
+    same way sends the browser's bytes on unchanged. Control characters cannot arrive from the
+    browser, but any header the proxy adds is checked too: no request splitting, ever.
+    """
+    lines = [f"{method} {target} HTTP/1.1"]
+    lines.extend(f"{name}: {value}" for name, value in headers)
+    text = "\r\n".join(lines)
+    if _BAD_HEADER_TEXT.search(text.replace("\r\n", "")):
+        raise ValueError("control character in a request header")
+    return (text + "\r\n\r\n").encode("utf-8", "surrogateescape")
+
+
+def find_head_end(buffer: bytes | bytearray, start: int = 0) -> int:
+    """Index just past the blank line ending the head, or -1 while it is incomplete.
+
+    Raises InvalidResponse as soon as the bytes cannot be an HTTP/1.x response, or the head
+    has grown past MAX_HEAD, so a wrong protocol fails at once rather than at the timeout.
+    """
+    if len(buffer) >= 5 and not buffer.startswith(b"HTTP/"):
+        raise InvalidResponse(f"not an HTTP response: starts with {bytes(buffer[:16])!r}")
+    end = buffer.find(b"\r\n\r\n", max(start - 3, 0))
+    if end >= 0:
+        return end + 4
+    if len(buffer) > MAX_HEAD:
+        raise InvalidResponse(f"response head longer than {MAX_HEAD // 1024} KiB")
+    return -1
+
+
+def parse_response_head(head: bytes, request_method: str) -> ResponseHead:
+    """Parse the head (up to and including its blank line) of the answer to request_method."""
+    lines = head[:-4].split(b"\r\n")
+    match = _STATUS_LINE.fullmatch(lines[0])
+    if match is None:
+        raise InvalidResponse(f"bad status line {_show(lines[0])}")
+    version = int(match[1])
+    status = int(match[2])
+    reason = (match[3] or b"").decode("utf-8", "surrogateescape")
+    headers: Headers = []
+    for line in lines[1:]:
+        if len(line) > MAX_LINE:
+            raise InvalidResponse(f"header line longer than {MAX_LINE // 1024} KiB")
+        colon = line.find(b":")
+        name = line[:colon]
+        if colon <= 0 or _TOKEN.fullmatch(name) is None:
+            raise InvalidResponse(f"bad header line {_show(line)}")
+        value = line[colon + 1 :].strip(b" \t")
+        if _BAD_VALUE.search(value):
+            raise InvalidResponse(f"control character in header {_show(name)}")
+        headers.append((name.decode("ascii"), value.decode("utf-8", "surrogateescape")))
+    framing, length, reusable = _framing(request_method, status, headers)
+    keep_alive = reusable and _persistent(version, headers)
+    return ResponseHead(version, status, reason, headers, framing, length, keep_alive)
+
+
+def _framing(method: str, status: int, headers: Headers) -> tuple[Framing, int | None, bool]:
+    """RFC 9112 §6.3: (framing, length, whether the framing allows reusing the connection)."""
+    if status == 101:  # the connection now speaks another protocol
+        return Framing.NONE, None, False
+    if method == "HEAD" or status < 200 or status in (204, 304):
+        return Framing.NONE, None, True
+    codings: list[str] = []
+    lengths: list[str] = []
+    for name, value in headers:
+        lower = name.lower()
+        if lower == "transfer-encoding":
+            codings.extend(c.strip().lower() for c in value.split(",") if c.strip())
+        elif lower == "content-length":
+            lengths.extend(v.strip() for v in value.split(","))
+    if codings:
+        # With both, Transfer-Encoding wins and the connection must not be reused (§6.3 3).
+        if codings[-1] == "chunked":
+            return Framing.CHUNKED, None, not lengths
+        return Framing.UNTIL_CLOSE, None, False
+    if lengths:
+        if len(set(lengths)) != 1 or not lengths[0].isdigit() or not lengths[0].isascii():
+            raise InvalidResponse(f"bad Content-Length {', '.join(lengths)!r}")
+        return Framing.LENGTH, int(lengths[0]), True
+    return Framing.UNTIL_CLOSE, None, False
+
+
+def _persistent(version: int, headers: Headers) -> bool:
+    tokens = {
+        token.strip().lower()
+        for name, value in headers
+        if name.lower() == "connection"
+        for token in value.split(",")
+    }
+    if version == 0:
+        return "keep-alive" in tokens
+    return "close" not in tokens
+
+
+def _show(raw: bytes) -> str:
+    text = repr(raw[:60])[1:]
+    return text if len(raw) <= 60 else text[:-1] + "...'"
+
+
+class ChunkedDecoder:
+    """Turns a chunked body into its data, a piece at a time, in constant memory.
+
+    feed() consumes what it can from the front of the buffer and returns the data found;
+    `done` turns true after the last chunk and its trailer section (trailers are dropped:
+    aiohttp's server has no way to send them on, and browsers ignore them).
+    """
+
+    __slots__ = ("done", "_left", "_state")
+
+    def __init__(self) -> None:
+        self.done = False
+        self._left = 0  # data bytes still due in the current chunk
+        self._state = "size"  # size -> data -> crlf -> size ... -> trailer
+
+    def feed(self, buffer: bytearray) -> list[bytes]:
+        out: list[bytes] = []
+        while buffer and not self.done:
+            if self._state == "data":
+                take = min(self._left, len(buffer))
+                out.append(bytes(buffer[:take]))
+                del buffer[:take]
+                self._left -= take
+                if self._left == 0:
+                    self._state = "crlf"
+                continue
+            end = buffer.find(b"\r\n")
+            if end < 0:
+                if len(buffer) > MAX_LINE:
+                    raise InvalidResponse("chunk size line too long")
+                break
+            line = bytes(buffer[:end])
+            del buffer[: end + 2]
+            if self._state == "crlf":
+                if line:
+                    raise InvalidResponse("chunk data longer than its size")
+                self._state = "size"
+            elif self._state == "size":
+                size = line.split(b";", 1)[0].strip(b" \t")
+                if _HEX.fullmatch(size) is None:
+                    raise InvalidResponse(f"bad chunk size {_show(line)}")
+                self._left = int(size, 16)
+                self._state = "data" if self._left else "trailer"
+            elif not line:  # the blank line that ends the trailer section
+                self.done = True
+        return out

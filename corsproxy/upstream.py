@@ -1,0 +1,435 @@
+"""The proxy's upstream client: pooled HTTP/1.1 connections that relay bytes as they are.
+
+aiohttp's ClientSession was the largest single cost of a proxied request: it builds a
+request object, a URL, a cookie filter, a response object and a stream reader for every
+exchange. The proxy already has the head it wants to send and only needs the status, the
+raw header list and the body bytes back, so this client writes one prepared head, reads into
+one buffer and parses with http1.py. WebSocket upgrades still go through aiohttp (websocket.py).
+
+Errors are raised as the UpstreamError subclasses below; gateway.explain() names them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import ssl
+import time
+from collections.abc import AsyncIterator
+
+from corsproxy import http1
+
+CHUNK = 64 * 1024
+HIGH_WATER = 256 * 1024  # stop reading from the upstream while the browser is this far behind
+IDLE_SECONDS = 10.0  # a pooled connection unused this long is closed instead of reused
+DNS_SECONDS = 10.0  # how long a name's addresses are reused
+
+
+class UpstreamError(Exception):
+    """The upstream exchange failed; subclasses say how."""
+
+
+class HostNotFound(UpstreamError):
+    """The upstream's host name does not resolve."""
+
+
+class ConnectFailed(UpstreamError):
+    """No address of the upstream accepted a connection; os_error is the last refusal."""
+
+    def __init__(self, os_error: OSError) -> None:
+        super().__init__(str(os_error))
+        self.os_error = os_error
+
+
+class CertificateRejected(UpstreamError):
+    """The upstream's TLS certificate did not verify."""
+
+    def __init__(self, certificate_error: ssl.SSLCertVerificationError) -> None:
+        super().__init__(str(certificate_error))
+        self.certificate_error = certificate_error
+
+
+class Disconnected(UpstreamError):
+    """The upstream closed the connection before (or while) sending its response."""
+
+
+class InvalidResponse(UpstreamError):
+    """The upstream's bytes are not a valid HTTP/1.x response."""
+
+
+class IdleTimeout(UpstreamError, TimeoutError):
+    """No bytes from the upstream for read_timeout seconds."""
+
+
+class _Connection(asyncio.Protocol):
+    """One upstream socket: bytes land in `buffer`, a waiting reader is woken."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.transport: asyncio.Transport | None = None
+        self.buffer = bytearray()
+        self.closed = False
+        self.error: BaseException | None = None
+        self.idle_since = 0.0
+        self._waiter: asyncio.Future[None] | None = None
+        self._drain: asyncio.Future[None] | None = None
+        self._reading_paused = False
+
+    # asyncio.Protocol callbacks
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def data_received(self, data: bytes) -> None:
+        self.buffer += data
+        if len(self.buffer) > HIGH_WATER and not self._reading_paused and self.transport:
+            self._reading_paused = True
+            self.transport.pause_reading()
+        self._wake()
+
+    def eof_received(self) -> bool:
+        self.closed = True
+        self._wake()
+        return False
+
+    def connection_lost(self, exc: BaseException | None) -> None:
+        self.closed = True
+        self.error = exc
+        self._wake()
+        if self._drain is not None and not self._drain.done():
+            self._drain.set_result(None)
+
+    def pause_writing(self) -> None:
+        self._drain = self.loop.create_future()
+
+    def resume_writing(self) -> None:
+        if self._drain is not None and not self._drain.done():
+            self._drain.set_result(None)
+        self._drain = None
+
+    # used by Pool and Response
+
+    def _wake(self) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    async def wait_data(self, timeout: float | None) -> None:
+        """Wait until more bytes (or the end) arrive; IdleTimeout after `timeout` seconds."""
+        if self._reading_paused and self.transport is not None:
+            self._reading_paused = False
+            self.transport.resume_reading()
+        waiter = self.loop.create_future()
+        self._waiter = waiter
+        timer = None
+        if timeout is not None:
+            timer = self.loop.call_later(timeout, _expire, waiter, timeout)
+        try:
+            await waiter
+        finally:
+            self._waiter = None
+            if timer is not None:
+                timer.cancel()
+
+    def consumed(self) -> None:
+        """The reader took bytes out of the buffer: read on if reading was paused."""
+        if self._reading_paused and len(self.buffer) <= HIGH_WATER and self.transport:
+            self._reading_paused = False
+            self.transport.resume_reading()
+
+    async def drain(self) -> None:
+        if self.closed:
+            raise Disconnected("the upstream closed the connection while the body was sent")
+        if self._drain is not None:
+            await self._drain
+
+    def abort_unless_sent(self, sending: asyncio.Task[None]) -> None:
+        """The browser's body could not be read to its end: the upstream exchange is void."""
+        if sending.cancelled() or sending.exception() is not None:
+            self.abort()
+
+    def abort(self) -> None:
+        self.closed = True
+        if self.transport is not None:
+            self.transport.abort()
+
+
+def _expire(waiter: asyncio.Future[None], timeout: float) -> None:
+    if not waiter.done():
+        waiter.set_exception(IdleTimeout(f"no data for {timeout:g} s, read_timeout"))
+
+
+class Response:
+    """An upstream response whose head has arrived; the body is read with read() or chunks().
+
+    release() must be called once the body is done with (or abandoned): the connection goes
+    back to the pool only when the whole exchange ended cleanly.
+    """
+
+    def __init__(
+        self,
+        pool: Pool,
+        key: tuple[str, str, int, bool],
+        conn: _Connection,
+        head: http1.ResponseHead,
+        read_timeout: float | None,
+        sending: asyncio.Task[None] | None,
+    ) -> None:
+        self.status = head.status
+        self.reason = head.reason
+        self.headers = head.headers
+        self.length = head.length if head.framing is http1.Framing.LENGTH else None
+        self._pool = pool
+        self._key = key
+        self._conn: _Connection | None = conn
+        self._head = head
+        self._read_timeout = read_timeout
+        self._sending = sending
+        self._left = head.length or 0
+        self._chunked = http1.ChunkedDecoder() if head.framing is http1.Framing.CHUNKED else None
+        self._complete = head.framing is http1.Framing.NONE or self.length == 0
+
+    async def read(self) -> bytes:
+        """The whole body (for the small ones, whose length is known)."""
+        return b"".join([chunk async for chunk in self.chunks()])
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        """The body's bytes as they arrive, at most HIGH_WATER buffered."""
+        conn = self._conn
+        assert conn is not None, "the response was released"
+        framing = self._head.framing
+        while not self._complete:
+            buffer = conn.buffer
+            if buffer:
+                if framing is http1.Framing.LENGTH:
+                    take = min(self._left, len(buffer))
+                    data = bytes(buffer[:take])
+                    del buffer[:take]
+                    self._left -= take
+                    self._complete = self._left == 0
+                    pieces = [data]
+                elif self._chunked is not None:
+                    try:
+                        pieces = self._chunked.feed(buffer)
+                    except http1.InvalidResponse as exc:
+                        raise InvalidResponse(str(exc)) from None
+                    self._complete = self._chunked.done
+                else:
+                    pieces = [bytes(buffer)]
+                    buffer.clear()
+                conn.consumed()
+                for piece in pieces:
+                    if piece:
+                        yield piece
+                continue
+            if conn.closed:
+                if framing is http1.Framing.UNTIL_CLOSE:
+                    self._complete = True
+                    return
+                if framing is http1.Framing.LENGTH:
+                    due = f"{self._left} of {self._head.length} bytes still due"
+                    raise Disconnected(f"the connection closed with {due}")
+                raise Disconnected("the connection closed inside the chunked body")
+            await conn.wait_data(self._read_timeout)
+
+    def release(self) -> None:
+        """Return the connection to the pool if the exchange ended cleanly, else close it."""
+        conn, self._conn = self._conn, None
+        if conn is None:
+            return
+        sent = self._sending is None or (self._sending.done() and not self._sending.cancelled())
+        if sent and self._sending is not None and self._sending.exception() is not None:
+            sent = False
+        if (
+            self._complete
+            and sent
+            and self._head.keep_alive
+            and not conn.closed
+            and not conn.buffer  # bytes beyond the body: the upstream is out of step
+        ):
+            self._pool.put(self._key, conn)
+        else:
+            if self._sending is not None and not self._sending.done():
+                self._sending.cancel()
+            conn.abort()
+
+
+class Pool:
+    """Keep-alive connections per upstream (scheme, host, port, verify), reused newest first."""
+
+    def __init__(self) -> None:
+        self._idle: dict[tuple[str, str, int, bool], list[_Connection]] = {}
+        self._dns: dict[tuple[str, int], tuple[float, list[tuple]]] = {}
+        self._tls: dict[bool, ssl.SSLContext] = {}
+
+    def put(self, key: tuple[str, str, int, bool], conn: _Connection) -> None:
+        conn.idle_since = time.monotonic()
+        self._idle.setdefault(key, []).append(conn)
+
+    def _take(self, key: tuple[str, str, int, bool]) -> _Connection | None:
+        idle = self._idle.get(key)
+        if not idle:
+            return None
+        fresh = time.monotonic() - IDLE_SECONDS
+        while idle:
+            conn = idle.pop()
+            if not conn.closed and conn.idle_since >= fresh and not conn.buffer:
+                return conn
+            conn.abort()
+        return None
+
+    def close(self) -> None:
+        for idle in self._idle.values():
+            for conn in idle:
+                conn.abort()
+        self._idle.clear()
+
+    async def request(
+        self,
+        scheme: str,
+        host: str,
+        port: int,
+        verify: bool,
+        method: str,
+        head: bytes,
+        body: asyncio.StreamReader | None,
+        body_length: int | None,
+        read_timeout: float | None,
+    ) -> Response:
+        """Send one request and return once the response head has arrived.
+
+        `head` is the complete request head; `body` is streamed after it, as is when
+        body_length is known, chunked otherwise. A reused connection that turns out to have
+        been closed by the upstream meanwhile is retried once on a new one, when no body
+        bytes have been consumed yet (as browsers do).
+        """
+        key = (scheme, host, port, verify)
+        small: bytes | None = None
+        if body is not None and body_length is not None and body_length <= CHUNK:
+            small = await body.read()  # sent with the head in one write
+            body = None
+        for attempt in (0, 1):
+            conn = self._take(key) if attempt == 0 else None
+            reused = conn is not None
+            if conn is None:
+                conn = await self._connect(scheme, host, port, verify)
+            sending: asyncio.Task[None] | None = None
+            try:
+                assert conn.transport is not None
+                conn.transport.write(head + small if small else head)
+                if body is not None:
+                    sending = asyncio.ensure_future(_send_body(conn, body, body_length is None))
+                    sending.add_done_callback(conn.abort_unless_sent)
+                response_head = await _read_head(conn, method, read_timeout)
+            except Disconnected:
+                if sending is not None:
+                    sending.cancel()
+                conn.abort()
+                if reused and body is None and not conn.buffer:
+                    continue
+                raise
+            except BaseException:
+                if sending is not None:
+                    sending.cancel()
+                conn.abort()
+                raise
+            return Response(self, key, conn, response_head, read_timeout, sending)
+        raise AssertionError("unreachable")
+
+    async def _connect(self, scheme: str, host: str, port: int, verify: bool) -> _Connection:
+        loop = asyncio.get_running_loop()
+        context = self._context(verify) if scheme == "https" else None
+        last: OSError | None = None
+        for family, address in await self._resolve(host, port):
+            conn = _Connection(loop)
+            try:
+                await loop.create_connection(
+                    lambda conn=conn: conn,  # type: ignore[misc]
+                    address[0],
+                    address[1],
+                    family=family,
+                    ssl=context,
+                    server_hostname=host if context else None,
+                )
+                return conn
+            except ssl.SSLCertVerificationError as exc:
+                raise CertificateRejected(exc) from None
+            except ssl.SSLError:
+                raise
+            except OSError as exc:
+                last = exc
+        assert last is not None
+        raise ConnectFailed(last)
+
+    async def _resolve(self, host: str, port: int) -> list[tuple]:
+        now = time.monotonic()
+        cached = self._dns.get((host, port))
+        if cached is not None and cached[0] > now:
+            return cached[1]
+        loop = asyncio.get_running_loop()
+        try:
+            infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        except socket.gaierror as exc:
+            raise HostNotFound(f"cannot resolve {host!r}: {exc}") from None
+        addresses = list(dict.fromkeys((info[0], info[4]) for info in infos))
+        self._dns[(host, port)] = (now + DNS_SECONDS, addresses)
+        return addresses
+
+    def _context(self, verify: bool) -> ssl.SSLContext:
+        context = self._tls.get(verify)
+        if context is None:
+            context = ssl.create_default_context()
+            if not verify:  # verify_tls: false, for self-signed development certificates
+                context.check_hostname = False
+                context.verify_mode = ssl.CERT_NONE
+            context.set_alpn_protocols(["http/1.1"])
+            self._tls[verify] = context
+        return context
+
+
+async def _read_head(
+    conn: _Connection, method: str, read_timeout: float | None
+) -> http1.ResponseHead:
+    """The response head, skipping interim 1xx responses (100 Continue, 103 Early Hints)."""
+    searched = 0
+    while True:
+        try:
+            end = http1.find_head_end(conn.buffer, searched)
+        except http1.InvalidResponse as exc:
+            raise InvalidResponse(str(exc)) from None
+        if end < 0:
+            if conn.closed:
+                if conn.buffer:
+                    raise Disconnected("the connection closed in the middle of the response head")
+                raise Disconnected("the connection closed before the response headers")
+            searched = len(conn.buffer)
+            await conn.wait_data(read_timeout)
+            continue
+        raw = bytes(conn.buffer[:end])
+        del conn.buffer[:end]
+        searched = 0
+        try:
+            head = http1.parse_response_head(raw, method)
+        except http1.InvalidResponse as exc:
+            raise InvalidResponse(str(exc)) from None
+        if 100 <= head.status < 200 and head.status != 101:
+            continue
+        conn.consumed()
+        return head
+
+
+async def _send_body(conn: _Connection, body: asyncio.StreamReader, chunked: bool) -> None:
+    """Stream the browser's body upstream, re-framed as chunked when its length is unknown."""
+    transport = conn.transport
+    assert transport is not None
+    while True:
+        data = await body.readany()
+        if not data:
+            break
+        if chunked:
+            transport.write(b"%x\r\n%b\r\n" % (len(data), data))
+        else:
+            transport.write(data)
+        await conn.drain()
+    if chunked:
+        transport.write(b"0\r\n\r\n")
