@@ -10,11 +10,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from enum import Enum
+from http import HTTPStatus
 
 MAX_LINE = 64 * 1024  # browsers accept far longer header lines than the usual 8 KiB
 MAX_HEAD = 1024 * 1024  # a response head longer than this is refused, not buffered forever
 
-_STATUS_LINE = re.compile(rb"HTTP/1\.([01]) ([0-9]{3})(?: ([^\x00-\x08\x0a-\x1f\x7f]*))?")
+_STATUS_LINE = re.compile(rb"HTTP/1\.([01]) ([1-9][0-9]{2})(?: ([^\x00-\x08\x0a-\x1f\x7f]*))?")
 _TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _BAD_VALUE = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
 _BAD_HEADER_TEXT = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
@@ -59,10 +60,28 @@ def request_head(method: str, target: str, headers: Headers) -> bytes:
     """
     lines = [f"{method} {target} HTTP/1.1"]
     lines.extend(f"{name}: {value}" for name, value in headers)
-    text = "\r\n".join(lines)
-    if _BAD_HEADER_TEXT.search(text.replace("\r\n", "")):
+    if _BAD_HEADER_TEXT.search(" ".join(lines)):
         raise ValueError("control character in a request header")
-    return (text + "\r\n\r\n").encode("utf-8", "surrogateescape")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("utf-8", "surrogateescape")
+
+
+_REASONS = {status.value: status.phrase for status in HTTPStatus}
+
+
+def response_head(status: int, reason: str | None, headers: Headers) -> bytes:
+    """`HTTP/1.1 status reason` and the header lines, ready to write to the browser.
+
+    reason None gives the standard phrase. Upstream values were checked by
+    parse_response_head and the proxy's own come from validated config, but the block is
+    checked once more: no response splitting, ever.
+    """
+    if reason is None:
+        reason = _REASONS.get(status, "")
+    lines = [f"HTTP/1.1 {status} {reason}"]
+    lines.extend(f"{name}: {value}" for name, value in headers)
+    if _BAD_HEADER_TEXT.search(" ".join(lines)):
+        raise ValueError("control character in a response header")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("utf-8", "surrogateescape")
 
 
 def find_head_end(buffer: bytes | bytearray, start: int = 0) -> int:
@@ -103,6 +122,8 @@ def parse_response_head(head: bytes, request_method: str) -> ResponseHead:
             raise InvalidResponse(f"control character in header {_show(name)}")
         headers.append((name.decode("ascii"), value.decode("utf-8", "surrogateescape")))
     framing, length, reusable = _framing(request_method, status, headers)
+    if version == 0 and framing is Framing.CHUNKED:
+        reusable = False  # RFC 9112 §6.1: Transfer-Encoding in HTTP/1.0 is faulty framing
     keep_alive = reusable and _persistent(version, headers)
     return ResponseHead(version, status, reason, headers, framing, length, keep_alive)
 
@@ -164,6 +185,10 @@ class ChunkedDecoder:
         self.done = False
         self._left = 0  # data bytes still due in the current chunk
         self._state = "size"  # size -> data -> crlf -> size ... -> trailer
+
+    def ready(self, buffer: bytearray) -> bool:
+        """Whether feed() can make progress on this buffer (else: wait for more bytes)."""
+        return self._state == "data" or b"\r\n" in buffer or len(buffer) > MAX_LINE
 
     def feed(self, buffer: bytearray) -> list[bytes]:
         out: list[bytes] = []

@@ -191,16 +191,26 @@ class Response:
 
     async def read(self) -> bytes:
         """The whole body (for the small ones, whose length is known)."""
+        conn = self._conn
+        if self.length is not None and conn is not None and len(conn.buffer) >= self._left:
+            # The usual small API answer: it came in with the head.
+            data = bytes(conn.buffer[: self._left])
+            del conn.buffer[: self._left]
+            self._left = 0
+            self._complete = True
+            return data
         return b"".join([chunk async for chunk in self.chunks()])
 
     async def chunks(self) -> AsyncIterator[bytes]:
-        """The body's bytes as they arrive, at most HIGH_WATER buffered."""
+        """The body's bytes as they arrive; at most HIGH_WATER plus one read is buffered."""
         conn = self._conn
         assert conn is not None, "the response was released"
         framing = self._head.framing
         while not self._complete:
             buffer = conn.buffer
-            if buffer:
+            if buffer and self._chunked is not None and not self._chunked.ready(buffer):
+                pass  # only part of a chunk-size line or line end: wait for the rest
+            elif buffer:
                 if framing is http1.Framing.LENGTH:
                     take = min(self._left, len(buffer))
                     data = bytes(buffer[:take])
@@ -294,6 +304,7 @@ class Pool:
         head: bytes,
         body: asyncio.StreamReader | None,
         body_length: int | None,
+        timeout: float,
         read_timeout: float | None,
     ) -> Response:
         """Send one request and return once the response head has arrived.
@@ -304,15 +315,21 @@ class Pool:
         bytes have been consumed yet (as browsers do).
         """
         key = (scheme, host, port, verify)
+        # `timeout` bounds everything up to the response head. asyncio.timeout() costs a few
+        # µs per request, so it guards only the steps that may block for long (connecting,
+        # waiting for a small upload); waiting for the head passes its deadline on instead.
+        deadline = time.monotonic() + timeout
         small: bytes | None = None
         if body is not None and body_length is not None and body_length <= CHUNK:
-            small = await body.read()  # sent with the head in one write
+            async with asyncio.timeout(timeout):
+                small = await body.read()  # sent with the head in one write
             body = None
         for attempt in (0, 1):
             conn = self._take(key) if attempt == 0 else None
             reused = conn is not None
             if conn is None:
-                conn = await self._connect(scheme, host, port, verify)
+                async with asyncio.timeout(deadline - time.monotonic()):
+                    conn = await self._connect(scheme, host, port, verify)
             sending: asyncio.Task[None] | None = None
             try:
                 assert conn.transport is not None
@@ -320,7 +337,7 @@ class Pool:
                 if body is not None:
                     sending = asyncio.ensure_future(_send_body(conn, body, body_length is None))
                     sending.add_done_callback(conn.abort_unless_sent)
-                response_head = await _read_head(conn, method, read_timeout)
+                response_head = await _read_head(conn, method, deadline, read_timeout)
             except Disconnected:
                 if sending is not None:
                     sending.cancel()
@@ -388,7 +405,7 @@ class Pool:
 
 
 async def _read_head(
-    conn: _Connection, method: str, read_timeout: float | None
+    conn: _Connection, method: str, deadline: float, read_timeout: float | None
 ) -> http1.ResponseHead:
     """The response head, skipping interim 1xx responses (100 Continue, 103 Early Hints)."""
     searched = 0
@@ -403,7 +420,16 @@ async def _read_head(
                     raise Disconnected("the connection closed in the middle of the response head")
                 raise Disconnected("the connection closed before the response headers")
             searched = len(conn.buffer)
-            await conn.wait_data(read_timeout)
+            left = deadline - time.monotonic()
+            if read_timeout is not None and read_timeout < left:
+                await conn.wait_data(read_timeout)
+                continue
+            if left <= 0:
+                raise TimeoutError("no response headers in time")
+            try:
+                await conn.wait_data(left)
+            except IdleTimeout:
+                raise TimeoutError("no response headers in time") from None
             continue
         raw = bytes(conn.buffer[:end])
         del conn.buffer[:end]
