@@ -7,7 +7,6 @@ back, one log line. Every decision is made in routing/policy/headers; this file 
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import time
@@ -17,7 +16,17 @@ import aiohttp
 from aiohttp import web
 from multidict import CIMultiDict
 
-from corsproxy import __version__, headers, http1, judge, policy, rewrite, upstream, websocket
+from corsproxy import (
+    __version__,
+    headers,
+    http1,
+    judge,
+    policy,
+    rawresponse,
+    rewrite,
+    upstream,
+    websocket,
+)
 from corsproxy.accesslog import AccessLog, Entry
 from corsproxy.gateway import GatewayError, explain
 from corsproxy.hosts import HostGuard
@@ -30,6 +39,11 @@ HEALTH_PATH = "/__corsproxy/health"
 SMALL_BODY = 64 * 1024
 CHUNK = 64 * 1024
 MAX_HEADER_LINE = 64 * 1024
+DECISIONS_KEPT = 4096  # remembered CORS decisions; forgotten all at once when full
+
+
+# What a handler returns to aiohttp: its own response types, or ready-made bytes.
+Answer = web.StreamResponse | rawresponse.RawResponse
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +87,8 @@ class Proxy:
         order = {id(route): i for i, route in enumerate(settings.routes)}
         self.prepared = {id(r.route): _prepare(r, order[id(r.route)]) for r in self.routes.routes}
         self._all_maps = tuple(p.rewrite_map for p in self.prepared.values())
+        self._decisions: dict[tuple, tuple[policy.Decision, str]] = {}
+        self._preflights: dict[policy.Decision, tuple[str, rawresponse.RawResponse]] = {}
         self.pool = upstream.Pool()  # every proxied HTTP request
         self.session: aiohttp.ClientSession | None = None  # WebSocket upgrades only
 
@@ -95,7 +111,7 @@ class Proxy:
         if self.session is not None:
             await self.session.close()
 
-    async def handle(self, request: web.BaseRequest) -> web.StreamResponse:
+    async def handle(self, request: web.BaseRequest) -> Answer:
         """The web handler for every request the proxy receives."""
         started = time.perf_counter()
         entry = Entry(request.method, request.raw_path)
@@ -106,7 +122,7 @@ class Proxy:
                 self.log.emit(entry, (time.perf_counter() - started) * 1000)
         return response
 
-    async def _dispatch(self, request: web.BaseRequest, entry: Entry) -> web.StreamResponse:
+    async def _dispatch(self, request: web.BaseRequest, entry: Entry) -> Answer:
         req_headers = request.headers
         if request.method == "CONNECT":
             return _json(entry, 405, {"error": "CONNECT is refused: this is not an open proxy"})
@@ -127,7 +143,7 @@ class Proxy:
         if target is None:
             return self._no_route(request, entry, origin)
         rule = self.policies.for_path(target.path)
-        decision = policy.decide(
+        decision, entry.decision = self._decide(
             rule,
             request.method,
             origin,
@@ -135,9 +151,10 @@ class Proxy:
             req_headers.get("Access-Control-Request-Headers"),
             req_headers.get("Access-Control-Request-Private-Network"),
         )
-        entry.decision = _describe(decision)
         if decision.verdict is policy.Verdict.PREFLIGHT:
             entry.status = 204
+            if rawresponse.usable(request):
+                return self._preflight_answer(decision)
             return web.Response(status=204, headers=CIMultiDict(decision.headers))
         if decision.verdict is policy.Verdict.PREFLIGHT_REFUSED:
             entry.status = 403
@@ -149,6 +166,38 @@ class Proxy:
         if req_headers.get("Upgrade", "").lower() == "websocket" and target.route.route.websocket:
             return await websocket.relay(self, request, target, decision, entry)
         return await self.forward(request, target, decision, entry)
+
+    def _decide(
+        self,
+        rule: policy.CompiledPolicy,
+        method: str,
+        origin: str | None,
+        request_method: str | None,
+        request_headers: str | None,
+        private_network: str | None,
+    ) -> tuple[policy.Decision, str]:
+        """policy.decide() and its log wording, remembered: a page repeats the same few
+        requests all day, and the decision depends on nothing else."""
+        key = (id(rule), method, origin, request_method, request_headers, private_network)
+        known = self._decisions.get(key)
+        if known is None:
+            if len(self._decisions) >= DECISIONS_KEPT:
+                self._decisions.clear()
+            decision = policy.decide(
+                rule, method, origin, request_method, request_headers, private_network
+            )
+            known = self._decisions[key] = (decision, _describe(decision))
+        return known
+
+    def _preflight_answer(self, decision: policy.Decision) -> rawresponse.RawResponse:
+        """The 204 for a granted preflight, as bytes; the same few are asked for all day."""
+        answer = self._preflights.get(decision)
+        if answer is None or answer[0] != rawresponse.http_date():
+            if len(self._preflights) >= DECISIONS_KEPT:
+                self._preflights.clear()
+            answer = (rawresponse.http_date(), rawresponse.build(204, None, list(decision.headers)))
+            self._preflights[decision] = answer
+        return answer[1]
 
     def upstream_headers(
         self, request: web.BaseRequest, target: Target, decision: policy.Decision
@@ -175,7 +224,7 @@ class Proxy:
 
     async def forward(
         self, request: web.BaseRequest, target: Target, decision: policy.Decision, entry: Entry
-    ) -> web.StreamResponse:
+    ) -> Answer:
         """Stream the request upstream and its response back, CORS headers finished."""
         route = target.route
         options = self.prepared[id(route.route)]
@@ -190,18 +239,18 @@ class Proxy:
         except ValueError as exc:
             return await self.gateway_error(exc, target, decision, entry)
         try:
-            async with asyncio.timeout(route.route.timeout):
-                response = await self.pool.request(
-                    options.scheme,
-                    route.host,
-                    route.port,
-                    options.ssl,
-                    request.method,
-                    head,
-                    body,
-                    request.content_length if body is not None else None,
-                    route.route.read_timeout,
-                )
+            response = await self.pool.request(
+                options.scheme,
+                route.host,
+                route.port,
+                options.ssl,
+                request.method,
+                head,
+                body,
+                request.content_length if body is not None else None,
+                route.route.timeout,
+                route.route.read_timeout,
+            )
         except (upstream.UpstreamError, TimeoutError, OSError) as exc:
             return await self.gateway_error(exc, target, decision, entry)
         try:
@@ -216,7 +265,7 @@ class Proxy:
         target: Target,
         decision: policy.Decision,
         entry: Entry,
-    ) -> web.StreamResponse:
+    ) -> Answer:
         raw = response.headers
         finished = policy.finish(decision, headers.for_client(raw))
         if finished.corrections or (
@@ -244,6 +293,8 @@ class Proxy:
                 data = await response.read()
             except upstream.UpstreamError as exc:
                 return await self.gateway_error(exc, target, decision, entry)
+            if rawresponse.usable(request):
+                return rawresponse.build(response.status, response.reason, out, data)
             return web.Response(
                 status=response.status, reason=response.reason, body=data, headers=out_headers
             )
@@ -267,7 +318,7 @@ class Proxy:
 
     async def gateway_error(
         self, exc: BaseException, target: Target, decision: policy.Decision, entry: Entry
-    ) -> web.StreamResponse:
+    ) -> Answer:
         index = self.prepared[id(target.route.route)].index
         failure: GatewayError = await explain(exc, target.route, index)
         entry.notes.append(f"{failure.error}: {failure.detail}")
