@@ -3,12 +3,14 @@
 proxy.handle() builds an Entry as the request travels and calls emit() once at the end.
 Lines are collected in memory and written to stderr in one write a few times a second (and
 at shutdown): a write per line, or a stdlib logging record per request, would cost more than
-the rest of the proxy's own work on a small GET.
+the rest of the proxy's own work on a small GET. With listen.workers > 1 every worker writes to
+the same stderr, so a batch goes out in pieces that a pipe keeps whole (see pieces()).
 """
 
 from __future__ import annotations
 
 import asyncio
+import select
 import sys
 from dataclasses import dataclass, field
 from typing import TextIO
@@ -16,6 +18,8 @@ from typing import TextIO
 LEVELS = {"debug": 10, "info": 20, "warning": 30, "error": 40}
 FLUSH_SECONDS = 0.1
 FLUSH_BYTES = 64 * 1024
+# A write of at most this many bytes to a pipe is never interleaved with another process's.
+PIPE_BUF = getattr(select, "PIPE_BUF", 512)  # 512 is the least POSIX allows
 
 
 @dataclass(slots=True)
@@ -73,12 +77,12 @@ class AccessLog:
             self._timer = None
         if not self._pending:
             return
-        text = "".join(self._pending)
-        self._pending.clear()
-        self._size = 0
+        lines, self._pending, self._size = self._pending, [], 0
+        encoding = getattr(self.stream, "encoding", None) or "utf-8"
         try:
-            self.stream.write(text)
-            self.stream.flush()
+            for piece in pieces(lines, PIPE_BUF, encoding):
+                self.stream.write(piece)
+                self.stream.flush()  # one write() per piece, each ending on a line end
         except (OSError, ValueError):
             pass
 
@@ -90,3 +94,23 @@ class AccessLog:
             self.stream.flush()
         except (OSError, ValueError):
             pass
+
+
+def pieces(lines: list[str], limit: int, encoding: str = "utf-8") -> list[str]:
+    """Consecutive lines joined into pieces of at most `limit` encoded bytes; a line longer than
+    that is a piece of its own. Written one piece per write() to a pipe that other processes
+    write to as well, no line (but such a long one) can have another's bytes in its middle."""
+    out: list[str] = []
+    piece: list[str] = []
+    size = 0
+    for line in lines:
+        # Characters the encoding lacks counted as sys.stderr writes them (backslashreplace).
+        length = len(line) if line.isascii() else len(line.encode(encoding, "backslashreplace"))
+        if piece and size + length > limit:
+            out.append("".join(piece))
+            piece, size = [], 0
+        piece.append(line)
+        size += length
+    if piece:
+        out.append("".join(piece))
+    return out

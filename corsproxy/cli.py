@@ -35,6 +35,11 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", help="interface to listen on (default 127.0.0.1)")
     serve.add_argument("--port", help="port to listen on (default 8080)")
     serve.add_argument(
+        "--workers",
+        metavar="N",
+        help="processes serving the port, e.g. one per CPU core (default 1; Linux)",
+    )
+    serve.add_argument(
         "--allow-origin",
         action="append",
         metavar="O",
@@ -90,6 +95,7 @@ def _load(args: argparse.Namespace, with_flags: bool):
     from corsproxy.settings import ConfigError, Overrides, load
 
     port: int | str | None = getattr(args, "port", None)
+    workers: int | str | None = getattr(args, "workers", None)
     overrides = Overrides(config=args.config)
     if with_flags:
         overrides = Overrides(
@@ -97,6 +103,7 @@ def _load(args: argparse.Namespace, with_flags: bool):
             upstream=args.upstream,
             host=args.host,
             port=port,  # type: ignore[arg-type]  # validated (and reported) by load()
+            workers=workers,  # type: ignore[arg-type]
             allow_origins=tuple(args.allow_origins) if args.allow_origins else None,
             log_level=args.log_level,
         )

@@ -26,11 +26,12 @@ class Listener:
         port: int,
         ssl_context: ssl.SSLContext | None = None,
         backlog: int = 1024,
+        reuse_port: bool = False,
     ) -> None:
         self._factory = factory
         self._ssl = ssl_context
         self._loop = asyncio.get_running_loop()
-        self.sockets = _bind(host, port, backlog)
+        self.sockets = _bind(host, port, backlog, reuse_port)
         self.port: int = self.sockets[0].getsockname()[1]
         self._tasks: set[asyncio.Task[None]] = set()
         for sock in self.sockets:
@@ -65,8 +66,27 @@ class Listener:
             sock.close()
 
 
-def _bind(host: str, port: int, backlog: int) -> list[socket.socket]:
-    """One listening socket per address the host resolves to (IPv4 and IPv6 alike)."""
+def reserve(host: str, port: int) -> list[socket.socket]:
+    """Bind (host, port) for a group of SO_REUSEPORT listeners, without listening on it.
+
+    The kernel hands connections only to listening sockets, so these take none; they fix port 0
+    to one real port for every worker and keep the port ours while workers come and go. A plain
+    bind comes first: with SO_REUSEPORT alone, a port where another corsproxy of the same user
+    listens would be shared quietly instead of reported busy.
+    """
+    probe = _bind(host, port, None)
+    real_port = probe[0].getsockname()[1]
+    for sock in probe:
+        sock.close()
+    return _bind(host, real_port, None, reuse_port=True)
+
+
+def _bind(
+    host: str, port: int, backlog: int | None, reuse_port: bool = False
+) -> list[socket.socket]:
+    """One socket per address the host resolves to (IPv4 and IPv6 alike), listening unless
+    backlog is None. With reuse_port, other processes may bind the same port (SO_REUSEPORT)
+    and the kernel spreads new connections across all their listening sockets."""
     infos = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
     sockets: list[socket.socket] = []
     try:
@@ -76,13 +96,16 @@ def _bind(host: str, port: int, backlog: int) -> list[socket.socket]:
             sock = socket.socket(family, kind, proto)
             sockets.append(sock)
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if reuse_port:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
             if family == socket.AF_INET6:
                 sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
             if sockets[1:] and port == 0:  # port 0 on several addresses: one port for all
                 address = (address[0], sockets[0].getsockname()[1], *address[2:])
             sock.bind(address)
-            sock.listen(backlog)
-            sock.setblocking(False)
+            if backlog is not None:
+                sock.listen(backlog)
+                sock.setblocking(False)
     except BaseException:
         for sock in sockets:
             sock.close()

@@ -2,7 +2,8 @@
 
 cli.serve() calls run(); tests and the demo call start() for a proxy on a free port.
 aiohttp's low-level Server is used without a router: the proxy has one handler for all paths;
-listener.py accepts the connections.
+listener.py accepts the connections. With listen.workers > 1, workers.py runs start() in each
+of several processes instead.
 """
 
 from __future__ import annotations
@@ -10,7 +11,9 @@ from __future__ import annotations
 import asyncio
 import signal
 import ssl
+from collections.abc import Coroutine
 from dataclasses import dataclass
+from typing import TypeVar
 
 from aiohttp import web
 
@@ -25,6 +28,7 @@ DRAIN_SECONDS = 5.0
 # after its previous response) is closed: idle keep-alives, and slowloris clients that
 # trickle their headers, never pin a socket for long. Browsers simply reconnect.
 HEADER_TIMEOUT = 30.0
+T = TypeVar("T")
 
 
 @dataclass
@@ -65,8 +69,12 @@ async def start(
     log: AccessLog | None = None,
     port: int | None = None,
     header_timeout: float = HEADER_TIMEOUT,
+    reuse_port: bool = False,
 ) -> Running:
-    """Start serving on settings.listen (or on `port`, 0 for a free one)."""
+    """Start serving on settings.listen (or on `port`, 0 for a free one).
+
+    reuse_port: other processes serve the same port too (SO_REUSEPORT), as listen.workers does.
+    """
     proxy = Proxy(settings, log)
     await proxy.start()
     server = ProxyServer(
@@ -81,33 +89,46 @@ async def start(
     bind_port = settings.listen.port if port is None else port
     context = _tls_context(settings)
     try:
-        listener = Listener(runner.server, host, bind_port, context)
+        listener = Listener(runner.server, host, bind_port, context, reuse_port=reuse_port)
     except BaseException:
         await runner.cleanup()
         await proxy.close()
         raise
     real_port = listener.port
-    # On all interfaces (as in Docker) show an address a browser can open.
+    return Running(proxy, runner, listener, real_port, listen_url(settings, real_port))
+
+
+def listen_url(settings: Settings, port: int) -> str:
+    """Where a browser reaches the proxy; on all interfaces (as in Docker), one it can open."""
+    host = settings.listen.host
     shown = "localhost" if host in ("0.0.0.0", "::", "") else f"[{host}]" if ":" in host else host
-    url = f"{'https' if context else 'http'}://{shown}:{real_port}"
-    return Running(proxy, runner, listener, real_port, url)
+    return f"{'https' if settings.listen.tls else 'http'}://{shown}:{port}"
+
+
+def uvloop_running() -> bool:
+    """The `fast` extra is installed and this event loop is uvloop's."""
+    return type(asyncio.get_running_loop()).__module__.split(".")[0] == "uvloop"
 
 
 def banner(running: Running) -> str:
-    """`corsproxy: http://127.0.0.1:8080 -> http://localhost:8000 (origins: localhost)`.
+    """`corsproxy: http://127.0.0.1:8080 -> http://localhost:8000 (origins: localhost)`."""
+    return start_line(running.proxy.settings, running.url, uvloop_running())
 
-    With uvloop in use (the `fast` extra) the parenthesis ends in `; uvloop`.
-    """
-    settings = running.proxy.settings
+
+def start_line(settings: Settings, url: str, uvloop: bool, workers: int = 1) -> str:
+    """The start-up line; the parenthesis ends in `; uvloop` when it is in use (the `fast`
+    extra) and in `; N workers` when several processes serve the port."""
     routes = settings.routes
     if len(routes) == 1 and routes[0].prefix == "/":
         where = routes[0].upstream
     else:
         where = ", ".join(f"{r.prefix} {r.upstream}" for r in routes)
-    origins = ", ".join(settings.cors.allow_origins)
-    loop = type(asyncio.get_running_loop()).__module__.split(".")[0]
-    fast = "; uvloop" if loop == "uvloop" else ""  # the `fast` extra is installed and in use
-    return f"corsproxy: {running.url} -> {where} (origins: {origins}{fast})"
+    extras = [", ".join(settings.cors.allow_origins)]
+    if uvloop:
+        extras.append("uvloop")
+    if workers > 1:
+        extras.append(f"{workers} workers")
+    return f"corsproxy: {url} -> {where} (origins: {'; '.join(extras)})"
 
 
 def raise_open_files_limit() -> str | None:
@@ -159,10 +180,18 @@ async def serve_forever(settings: Settings) -> None:
 
 def run(settings: Settings) -> int:
     """Blocking entry point for `corsproxy serve`; uvloop is used when installed."""
+    if settings.listen.workers > 1:
+        from corsproxy import workers
+
+        return workers.run(settings)
+    run_loop(serve_forever(settings))
+    return 0
+
+
+def run_loop(main: Coroutine[object, object, T]) -> T:
+    """Run `main` in a new event loop: uvloop's when installed, else asyncio's."""
     try:
         import uvloop
     except ImportError:
-        asyncio.run(serve_forever(settings))
-    else:
-        uvloop.run(serve_forever(settings))
-    return 0
+        return asyncio.run(main)
+    return uvloop.run(main)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from typing import Literal
 
@@ -20,6 +20,7 @@ from corsproxy.settings_checks import (
     check_origin_entry,
     check_port,
     check_upstream,
+    check_workers,
     compile_path_glob,
 )
 from corsproxy.settings_describe import describe
@@ -59,6 +60,7 @@ class Listen:
 
     host: str = "127.0.0.1"
     port: int = 8080
+    workers: int = 1  # processes sharing the port (SO_REUSEPORT), each with its own pool
     allowed_hosts: tuple[str, ...] = ()
     tls: TLS | None = None
 
@@ -138,6 +140,7 @@ class Overrides:
     upstream: str | None = None
     host: str | None = None
     port: int | None = None
+    workers: int | None = None
     allow_origins: tuple[str, ...] | None = None
     log_level: str | None = None
 
@@ -150,11 +153,15 @@ class ConfigError(Exception):
         super().__init__("\n".join(str(problem) for problem in self.problems))
 
 
-def _port(value: object) -> int:
+def _integer(check: Callable[[object], int]) -> Callable[[object], int]:
     """The environment gives text; a flag may already be an int."""
-    if isinstance(value, str) and re.fullmatch(r"\s*[0-9]+\s*", value):
-        value = int(value)
-    return check_port(value)
+
+    def parse(value: object) -> int:
+        if isinstance(value, str) and re.fullmatch(r"\s*[0-9]+\s*", value):
+            value = int(value)
+        return check(value)
+
+    return parse
 
 
 # The keys that flags and the environment may set: (Overrides field, flag, variable, key, check).
@@ -162,7 +169,8 @@ def _port(value: object) -> int:
 _OVERRIDABLE = (
     ("upstream", "UPSTREAM", "CORSPROXY_UPSTREAM", "upstream", check_upstream),
     ("host", "--host", "CORSPROXY_HOST", "listen.host", check_listen_host),
-    ("port", "--port", "CORSPROXY_PORT", "listen.port", _port),
+    ("port", "--port", "CORSPROXY_PORT", "listen.port", _integer(check_port)),
+    ("workers", "--workers", "CORSPROXY_WORKERS", "listen.workers", _integer(check_workers)),
     ("allow_origins", "--allow-origin", "CORSPROXY_ALLOW_ORIGINS", "cors.allow_origins", None),
     ("log_level", "--log-level", "CORSPROXY_LOG_LEVEL", "log_level", check_log_level),
 )

@@ -9,6 +9,7 @@ import ipaddress
 import math
 import os
 import re
+import socket
 import ssl
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -84,6 +85,30 @@ def check_port(value: object) -> int:
     if is_int(value) and 1 <= value <= 65535:
         return value
     raise expected("an integer from 1 to 65535", value)
+
+
+MAX_WORKERS = 64
+
+
+def workers_check(reuse_port: bool) -> Check:
+    """`listen.workers`: processes serving one port, which takes SO_REUSEPORT from the platform."""
+
+    def check(value: object) -> int:
+        if not (is_int(value) and 1 <= value <= MAX_WORKERS):
+            what = f"a number of processes from 1 to {MAX_WORKERS}"
+            if is_int(value) and value > MAX_WORKERS:
+                what += " (more processes than CPU cores only cost memory)"
+            raise expected(what, value)
+        if value > 1 and not reuse_port:
+            raise Invalid(
+                f"{value} workers need SO_REUSEPORT (Linux), which this platform lacks; use 1"
+            )
+        return value
+
+    return check
+
+
+check_workers = workers_check(hasattr(socket, "SO_REUSEPORT"))
 
 
 def check_seconds(value: object) -> float:

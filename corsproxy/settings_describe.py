@@ -45,6 +45,7 @@ def describe(settings: Settings) -> str:
         "listen:",
         f"  host: {_show(listen.host)}",
         f"  port: {listen.port}",
+        f"  workers: {listen.workers}   # processes serving the port, each with its own pool",
         f"  allowed_hosts: {_show(listen.allowed_hosts)}"
         "   # besides localhost, *.localhost, 127.0.0.1, [::1] and the listen host",
         f"  tls: {tls}",

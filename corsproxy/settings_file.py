@@ -28,6 +28,7 @@ from corsproxy.settings_checks import (
     check_seconds,
     check_tls_pair,
     check_upstream,
+    check_workers,
     one_of,
     readable_file,
 )
@@ -38,6 +39,7 @@ TOP_KEYS = ("listen", "upstream", "routes", "cors", "log_level")
 LISTEN_CHECKS = {
     "host": check_listen_host,
     "port": check_port,
+    "workers": check_workers,
     "allowed_hosts": ListOf(check_host_name, "a list of host names such as [myapp.test]"),
 }
 COOKIE_CHECKS = {

@@ -19,10 +19,15 @@ def corsproxy_command() -> list[str]:
 class ProxyProcess:
     """`corsproxy serve ...` in a child process; ready once it printed its start-up line."""
 
-    def __init__(self, args: Sequence[str], env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        args: Sequence[str],
+        env: dict[str, str] | None = None,
+        command: Sequence[str] | None = None,  # instead of `corsproxy`, e.g. [python, -c, ...]
+    ) -> None:
         full_env = {**os.environ, **(env or {})}
         self.process = subprocess.Popen(
-            corsproxy_command() + list(args),
+            list(command or corsproxy_command()) + list(args),
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,

@@ -91,6 +91,32 @@ def test_bad_flag_value_exits_2_naming_the_key():
     )
 
 
+def test_a_bad_workers_flag_exits_2_naming_the_key():
+    result = run("serve", "http://localhost:8000", "--workers", "0")
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [
+        "--workers: listen.workers: expected a number of processes from 1 to 64; got 0",
+        "corsproxy: 1 problem found; nothing was started",
+    ]
+
+
+async def test_one_worker_is_the_plain_single_process():
+    port = free_port()
+    proxy = ProxyProcess(["serve", "http://localhost:8000", "--port", str(port), "--workers", "1"])
+    assert proxy.banner == (
+        f"corsproxy: http://127.0.0.1:{port} -> http://localhost:8000 (origins: localhost{FAST})"
+    )
+    assert proxy.stop()[0] == 0
+
+
+def test_check_shows_the_workers_from_the_environment():
+    result = run(
+        "check", env={"CORSPROXY_UPSTREAM": "http://localhost:8000", "CORSPROXY_WORKERS": "3"}
+    )
+    assert result.returncode == 0, result.stderr
+    assert "\n  workers: 3   # processes serving the port" in result.stdout
+
+
 def test_serve_without_upstream_says_how_to_give_one():
     result = run("serve", env={"CORSPROXY_UPSTREAM": ""})
     assert result.returncode == 2

@@ -80,6 +80,37 @@ ONE_BAD_VALUE = [
         "corsproxy.yaml:3: listen.port: expected an integer from 1 to 65535; got nothing",
     ),
     (
+        "zero workers are refused",
+        UP + "listen:\n  workers: 0\n",
+        "corsproxy.yaml:3: listen.workers: expected a number of processes from 1 to 64; got 0",
+    ),
+    (
+        "negative workers are refused",
+        UP + "listen: {workers: -2}\n",
+        "corsproxy.yaml:2: listen.workers: expected a number of processes from 1 to 64; got -2",
+    ),
+    (
+        "workers as a fraction are refused",
+        UP + "listen:\n  workers: 2.5\n",
+        "corsproxy.yaml:3: listen.workers: expected a number of processes from 1 to 64; got 2.5",
+    ),
+    (
+        "workers as a word are refused",
+        UP + "listen:\n  workers: auto\n",
+        "corsproxy.yaml:3: listen.workers: expected a number of processes from 1 to 64; got 'auto'",
+    ),
+    (
+        "workers true is refused because a boolean is not an integer",
+        UP + "listen:\n  workers: true\n",
+        "corsproxy.yaml:3: listen.workers: expected a number of processes from 1 to 64; got true",
+    ),
+    (
+        "more than 64 workers are refused, saying why",
+        UP + "listen:\n  workers: 65\n",
+        "corsproxy.yaml:3: listen.workers: expected a number of processes from 1 to 64 (more processes than CPU cores only "
+        "cost memory); got 65",
+    ),
+    (
         "listen host with a scheme is refused",
         UP + "listen:\n  host: http://0.0.0.0\n",
         "corsproxy.yaml:3: listen.host: expected a host name or IP address to listen on, such as "
@@ -369,6 +400,16 @@ UNKNOWN_KEYS = [
         "corsproxy.yaml:2: port: unknown key; did you mean 'listen.port'?",
     ),
     (
+        "workers at the top level points to listen.workers",
+        UP + "workers: 4\n",
+        "corsproxy.yaml:2: workers: unknown key; did you mean 'listen.workers'?",
+    ),
+    (
+        "a typo in workers suggests the right key",
+        UP + "listen:\n  worker: 4\n",
+        "corsproxy.yaml:3: listen.worker: unknown key; did you mean 'workers'?",
+    ),
+    (
         "allow_origins at the top level points to cors",
         UP + "allow_origins: [localhost]\n",
         "corsproxy.yaml:2: allow_origins: unknown key; did you mean 'cors.allow_origins'?",
@@ -381,12 +422,12 @@ UNKNOWN_KEYS = [
     (
         "a key with no near match lists the valid ones",
         UP + "listen:\n  bind: x\n",
-        "corsproxy.yaml:3: listen.bind: unknown key; expected one of host, port, allowed_hosts, tls",
+        "corsproxy.yaml:3: listen.bind: unknown key; expected one of host, port, workers, allowed_hosts, tls",
     ),
     (
         "an unknown key under a block value is reported on the key's own line",
         UP + "listen:\n  zzz:\n    - 1\n",
-        "corsproxy.yaml:3: listen.zzz: unknown key; expected one of host, port, allowed_hosts, tls",
+        "corsproxy.yaml:3: listen.zzz: unknown key; expected one of host, port, workers, allowed_hosts, tls",
     ),
 ]
 
@@ -501,6 +542,31 @@ BAD_ENV_AND_FLAGS = [
         {},
         {"port": "80a"},
         "--port: listen.port: expected an integer from 1 to 65535; got '80a'",
+    ),
+    (
+        "zero workers from the environment are refused",
+        {"CORSPROXY_WORKERS": "0"},
+        {},
+        "CORSPROXY_WORKERS: listen.workers: expected a number of processes from 1 to 64; got 0",
+    ),
+    (
+        "negative workers from the environment are refused",
+        {"CORSPROXY_WORKERS": "-1"},
+        {},
+        "CORSPROXY_WORKERS: listen.workers: expected a number of processes from 1 to 64; got '-1'",
+    ),
+    (
+        "a workers flag in words is refused",
+        {},
+        {"workers": "four"},
+        "--workers: listen.workers: expected a number of processes from 1 to 64; got 'four'",
+    ),
+    (
+        "a workers flag above 64 is refused",
+        {},
+        {"workers": "100"},
+        "--workers: listen.workers: expected a number of processes from 1 to 64 (more processes than CPU cores only cost "
+        "memory); got 100",
     ),
     (
         "an upstream from the environment without scheme is refused",
@@ -683,13 +749,15 @@ def test_max_age_above_chrome_cap_is_accepted_with_a_warning() -> None:
 
 
 FILE = (
-    UP + "listen:\n  host: file.test\n  port: 8001\ncors:\n  allow_origins: [http://file.test]\n"
+    UP
+    + "listen:\n  host: file.test\n  port: 8001\n  workers: 3\ncors:\n  allow_origins: [http://file.test]\n"
     "log_level: warning\n"
 )
 ENV = {
     "CORSPROXY_UPSTREAM": "http://env.test",
     "CORSPROXY_HOST": "env.test",
     "CORSPROXY_PORT": "8002",
+    "CORSPROXY_WORKERS": " 4 ",
     "CORSPROXY_ALLOW_ORIGINS": "http://env.test, http://env2.test",
     "CORSPROXY_LOG_LEVEL": "ERROR",
 }
@@ -697,12 +765,14 @@ FLAGS = {
     "upstream": "http://flag.test",
     "host": "flag.test",
     "port": 8003,
+    "workers": "5",  # as typed after --workers
     "allow_origins": ("http://flag.test",),
     "log_level": "debug",
 }
 GETTERS = {
     "host": lambda s: s.listen.host,
     "port": lambda s: s.listen.port,
+    "workers": lambda s: s.listen.workers,
     "upstream": lambda s: [(r.prefix, r.upstream) for r in s.routes],
     "allow_origins": lambda s: s.cors.allow_origins,
     "log_level": lambda s: s.log_level,
@@ -710,6 +780,7 @@ GETTERS = {
 PRECEDENCE = [
     ("host", "127.0.0.1", "file.test", "env.test", "flag.test"),
     ("port", 8080, 8001, 8002, 8003),
+    ("workers", 1, 3, 4, 5),
     (
         "upstream",
         None,
@@ -947,7 +1018,10 @@ def test_describe_spells_out_the_route_table() -> None:
         "  /     -> http://localhost:3000   (/users goes to http://localhost:3000/users)\n" in out
     )
     assert '\n  allow_origins: [localhost]\n  allow_methods: "*"\n' in out
-    assert "\n  port: 8080\n" in out
+    assert (
+        "\n  port: 8080\n  workers: 1   # processes serving the port, each with its own pool\n"
+        in out
+    )
     assert out.endswith(
         "\nwarnings:\n  corsproxy.yaml:5: cors.max_age: 9000 s is above 7200 s, the most Chrome "
         "honours; Chrome will ask again after 7200 s\n"
@@ -1019,3 +1093,32 @@ def test_a_key_that_is_not_pem_is_refused(in_tmp: Path, tls_files) -> None:
         "corsproxy.yaml:3: listen.tls: the certificate and key cannot be loaded (OpenSSL: PEM lib); "
         "both must be PEM files, the key without a passphrase"
     ]
+
+
+REUSE_PORT = [
+    ("one worker needs nothing of the platform", 1, False, None),
+    ("several workers where SO_REUSEPORT exists", 4, True, None),
+    (
+        "several workers without SO_REUSEPORT are refused",
+        2,
+        False,
+        "2 workers need SO_REUSEPORT (Linux), which this platform lacks; use 1",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("workers", "reuse_port", "message"),
+    [r[1:] for r in REUSE_PORT],
+    ids=[r[0] for r in REUSE_PORT],
+)
+def test_workers_need_so_reuseport(workers: int, reuse_port: bool, message: str | None) -> None:
+    from corsproxy.settings_checks import Invalid, workers_check
+
+    check = workers_check(reuse_port)
+    if message is None:
+        assert check(workers) == workers
+    else:
+        with pytest.raises(Invalid) as caught:
+            check(workers)
+        assert str(caught.value) == message

@@ -1,0 +1,346 @@
+"""`listen.workers` > 1: several processes serve one port, the kernel spreading the connections.
+
+server.run() hands over to run() here. The parent binds the port without listening (port 0
+becomes one real port, a busy port fails before anything starts), forks the workers, prints the
+start-up line once every one listens, turns SIGTERM/SIGINT into SIGTERM for each, and replaces
+a worker that dies. A worker is a whole proxy as server.start() builds it, on its own
+SO_REUSEPORT socket: its own event loop, Proxy and upstream pool. All write to the one stderr.
+
+os.fork() rather than multiprocessing: the parent is a plain select() loop with no event loop
+and no threads, so a forked child starts clean and at once, with everything already imported;
+spawn would start a new interpreter per worker and pickle the settings across. SO_REUSEPORT's
+load balancing is a Linux feature anyway.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import selectors
+import signal
+import socket
+import sys
+import time
+import traceback
+from dataclasses import dataclass
+from typing import NoReturn
+
+from corsproxy import server
+from corsproxy.accesslog import AccessLog
+from corsproxy.listener import reserve
+from corsproxy.settings import Settings
+
+START_SECONDS = 1.0  # a worker that dies sooner after it was forked failed to start
+STOP_SECONDS = server.DRAIN_SECONDS + 5.0  # after SIGTERM; a worker still there is then killed
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+
+def run(settings: Settings, port: int | None = None) -> int:
+    """Serve with settings.listen.workers processes until SIGTERM or SIGINT; returns 0, or 1 when
+    workers keep dying as they start. Raises OSError when the port cannot be had, before any
+    worker exists, so `corsproxy serve` reports it as for one process."""
+    low_limit = server.raise_open_files_limit()  # before the forks: every worker inherits it
+    reserved = reserve(settings.listen.host, settings.listen.port if port is None else port)
+    try:
+        return Supervisor(settings, reserved, low_limit).run()
+    finally:
+        for sock in reserved:
+            sock.close()
+
+
+@dataclass
+class Restarts:
+    """Whether to replace a worker that died: not once `limit` in a row died right at start-up,
+    which a broken start does every time; forking on regardless would loop forever."""
+
+    limit: int
+    failed: int = 0  # workers in a row that died within START_SECONDS of starting
+
+    def died(self, at_start: bool) -> bool:
+        """A worker died (at_start: within START_SECONDS); True to replace it."""
+        self.failed = self.failed + 1 if at_start else 0
+        return self.failed < self.limit
+
+    def survived(self) -> None:
+        """A worker lived through its first START_SECONDS: starting works."""
+        self.failed = 0
+
+
+@dataclass
+class Worker:
+    pid: int
+    ready_fd: int  # read end: b"uvloop\n" or b"asyncio\n" once it listens, end of file once gone
+    started: float
+    replaces: int | None = None  # the worker it was forked to replace
+    ready: bool = False
+    proven: bool = False  # still alive START_SECONDS after it was forked, listening
+
+
+def exit_reason(status: int) -> str:
+    """`exited with status 1` or `exited with signal SIGKILL`, from a waitpid() status."""
+    if os.WIFSIGNALED(status):
+        number = os.WTERMSIG(status)
+        try:
+            name = signal.Signals(number).name
+        except ValueError:
+            name = str(number)
+        return f"exited with signal {name}"
+    return f"exited with status {os.waitstatus_to_exitcode(status)}"
+
+
+def _noted(signum: int, frame: object) -> None:
+    """Nothing to do here: set_wakeup_fd() has already written the number for select()."""
+
+
+class Supervisor:
+    """The parent: forks, watches, replaces and stops the workers; it alone prints status."""
+
+    def __init__(
+        self, settings: Settings, reserved: list[socket.socket], low_limit: str | None
+    ) -> None:
+        self.settings = settings
+        self.count = settings.listen.workers
+        self.port: int = reserved[0].getsockname()[1]
+        self.reserved = reserved
+        self.low_limit = low_limit
+        self.log = AccessLog(settings.log_level)
+        self.workers: dict[int, Worker] = {}
+        self.restarts = Restarts(limit=max(3, self.count))
+        self.selector = selectors.DefaultSelector()
+        self.wakeup_r, self.wakeup_w = socket.socketpair()
+        # The parent holds the only write end: a worker reads end of file once it is gone.
+        self.lifeline_r, self.lifeline_w = os.pipe()
+        self.uvloop = False
+        self.announced = False
+        self.stopping = False
+        self.gave_up = False
+        self.kill_at: float | None = None
+
+    def run(self) -> int:
+        for sock in (self.wakeup_r, self.wakeup_w):
+            sock.setblocking(False)
+        self.selector.register(self.wakeup_r, selectors.EVENT_READ)
+        watched = (*STOP_SIGNALS, signal.SIGCHLD)
+        previous = {sig: signal.signal(sig, _noted) for sig in watched}
+        old_wakeup = signal.set_wakeup_fd(self.wakeup_w.fileno())
+        try:
+            for _ in range(self.count):
+                self._spawn(replaces=None)
+            while self.workers:
+                self._turn()
+        finally:
+            signal.set_wakeup_fd(old_wakeup)
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+            # Workers still there (only if this loop failed) drain once the lifeline closes.
+            self._close_fds()
+        return 1 if self.gave_up else 0
+
+    def _turn(self) -> None:
+        """Wait for a signal, a worker's word or a deadline; act on each."""
+        for key, _ in self.selector.select(self._timeout()):
+            if key.fileobj is self.wakeup_r:
+                self._signals()
+            else:
+                self._read(key.data)
+        self._reap()
+        self._check_time()
+
+    def _timeout(self) -> float | None:
+        now = time.monotonic()
+        deadlines = [
+            w.started + START_SECONDS for w in self.workers.values() if w.ready and not w.proven
+        ]
+        if self.kill_at is not None:
+            deadlines.append(self.kill_at)
+        return max(0.0, min(deadlines) - now) if deadlines else None
+
+    def _signals(self) -> None:
+        try:
+            numbers = self.wakeup_r.recv(512)
+        except BlockingIOError:
+            return
+        if any(sig in numbers for sig in STOP_SIGNALS) and not self.stopping:
+            self.log.message("corsproxy: stopping (draining in-flight requests)")
+            self._stop()
+
+    def _read(self, worker: Worker) -> None:
+        try:
+            word = os.read(worker.ready_fd, 64)
+        except OSError:
+            word = b""
+        if not word:  # it is gone; _reap() learns how
+            self._forget(worker)
+            return
+        worker.ready = True
+        self.uvloop = word.startswith(b"uvloop")
+        if self.stopping:
+            return
+        if self.announced and worker.replaces is not None:
+            message = f"corsproxy: worker {worker.pid} listening in place of {worker.replaces}"
+            self.log.message(message)
+        if not self.announced and sum(w.ready for w in self.workers.values()) == self.count:
+            self._announce()
+
+    def _announce(self) -> None:
+        """The start-up line and the warnings, once, when all the workers listen."""
+        self.announced = True
+        url = server.listen_url(self.settings, self.port)
+        self.log.message(server.start_line(self.settings, url, self.uvloop, self.count))
+        if self.low_limit:
+            self.log.message(f"corsproxy: warning: {self.low_limit}")
+        for warning in self.settings.warnings:
+            self.log.message(f"corsproxy: warning: {warning}")
+
+    def _reap(self) -> None:
+        while True:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+            worker = self.workers.pop(pid, None)
+            if worker is None:
+                continue
+            self._forget(worker)
+            if not self.stopping:
+                self._replace(worker, status)
+
+    def _replace(self, worker: Worker, status: int) -> None:
+        at_start = not (worker.ready and time.monotonic() - worker.started >= START_SECONDS)
+        how = f"corsproxy: worker {worker.pid} {exit_reason(status)}"
+        if self.restarts.died(at_start):
+            self.log.message(f"{how}; restarting")
+            self._spawn(replaces=worker.pid)
+            return
+        self.log.message(
+            f"{how}; giving up: {self.restarts.failed} workers in a row exited within "
+            f"{START_SECONDS:g} s of starting"
+        )
+        self.gave_up = True
+        self._stop()
+
+    def _check_time(self) -> None:
+        now = time.monotonic()
+        for worker in self.workers.values():
+            if worker.ready and not worker.proven and now - worker.started >= START_SECONDS:
+                worker.proven = True
+                self.restarts.survived()
+        if self.kill_at is not None and now >= self.kill_at:
+            self.kill_at = None  # a drain is bounded; a worker stuck past it is not waited for
+            for pid in self.workers:
+                _send(pid, signal.SIGKILL)
+
+    def _stop(self) -> None:
+        self.stopping = True
+        self.kill_at = time.monotonic() + STOP_SECONDS
+        for pid in self.workers:
+            _send(pid, signal.SIGTERM)
+
+    def _spawn(self, replaces: int | None) -> None:
+        ready_r, ready_w = os.pipe()
+        for stream in (sys.stdout, sys.stderr):  # else the child would write them out again
+            with contextlib.suppress(OSError, ValueError):
+                stream.flush()
+        # Blocked across fork(): the child must not run the parent's handlers.
+        mask = signal.pthread_sigmask(signal.SIG_BLOCK, {*STOP_SIGNALS, signal.SIGCHLD})
+        try:
+            pid = os.fork()
+        except OSError as error:
+            signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+            os.close(ready_r)
+            os.close(ready_w)
+            self.log.message(f"corsproxy: cannot start a worker: {error.strerror or error}")
+            self.gave_up = True
+            self._stop()
+            return
+        if pid == 0:
+            os.close(ready_r)
+            self._become_worker(ready_w, mask)
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+        os.close(ready_w)
+        worker = Worker(pid, ready_r, time.monotonic(), replaces)
+        self.workers[pid] = worker
+        self.selector.register(ready_r, selectors.EVENT_READ, worker)
+
+    def _become_worker(self, ready_fd: int, mask: set[signal.Signals]) -> NoReturn:
+        """In the child: serve until SIGTERM, then exit, never returning into the parent's code."""
+        code = 1
+        try:
+            signal.set_wakeup_fd(-1)
+            # Ctrl-C reaches the whole process group; the parent answers it with SIGTERM.
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+            signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+            self._close_inherited()
+            code = server.run_loop(_serve(self.settings, self.port, ready_fd, self.lifeline_r))
+        except BaseException:
+            traceback.print_exc()
+        finally:
+            for stream in (sys.stdout, sys.stderr):
+                with contextlib.suppress(OSError, ValueError):
+                    stream.flush()
+            os._exit(code)
+
+    def _forget(self, worker: Worker) -> None:
+        if worker.ready_fd >= 0:
+            self.selector.unregister(worker.ready_fd)
+            os.close(worker.ready_fd)
+            worker.ready_fd = -1
+
+    def _close_fds(self) -> None:
+        """In the parent, at the end; run() closes the reserved sockets."""
+        for worker in self.workers.values():
+            self._forget(worker)
+        self.selector.close()
+        self.wakeup_r.close()
+        self.wakeup_w.close()
+        os.close(self.lifeline_r)
+        os.close(self.lifeline_w)
+
+    def _close_inherited(self) -> None:
+        """In a new worker: the parent's descriptors, its lifeline's read end apart. Closed, not
+        unregistered: the epoll instance is shared with the parent across fork()."""
+        for worker in self.workers.values():
+            os.close(worker.ready_fd)
+        self.selector.close()
+        self.wakeup_r.close()
+        self.wakeup_w.close()
+        os.close(self.lifeline_w)
+        for sock in self.reserved:
+            sock.close()
+
+
+def _send(pid: int, sig: int) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, sig)
+
+
+async def _serve(settings: Settings, port: int, ready_fd: int, lifeline_fd: int) -> int:
+    """One worker: listen on the shared port, say so, serve until SIGTERM, drain as one process
+    does. The parent vanishing (SIGKILL) stops it too, so no worker keeps the port orphaned."""
+    log = AccessLog(settings.log_level)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    loop.add_signal_handler(signal.SIGTERM, stop.set)
+
+    def orphaned() -> None:  # end of file on the lifeline
+        loop.remove_reader(lifeline_fd)
+        stop.set()
+
+    loop.add_reader(lifeline_fd, orphaned)
+    try:
+        running = await server.start(settings, log, port=port, reuse_port=True)
+    except OSError as error:  # the port, or the TLS files (ssl.SSLError is an OSError)
+        log.message(f"corsproxy: worker {os.getpid()} cannot start: {error.strerror or error}")
+        return 1
+    with contextlib.suppress(OSError):  # the parent is gone: the lifeline says so too
+        os.write(ready_fd, b"uvloop\n" if server.uvloop_running() else b"asyncio\n")
+    try:
+        await stop.wait()
+    finally:
+        await running.stop()
+    return 0
