@@ -20,6 +20,9 @@ _TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _BAD_VALUE = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
 _BAD_HEADER_TEXT = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 _HEX = re.compile(rb"[0-9A-Fa-f]{1,16}")
+# A whole block of field lines, each `token:value CRLF` with no control character but HTAB.
+_FIELD_BLOCK = re.compile(rb"(?:[!#$%&'*+\-.^_`|~0-9A-Za-z]+:[^\x00-\x08\x0a-\x1f\x7f]*\r\n)*")
+_FRAMING_FIELDS = frozenset({"transfer-encoding", "content-length", "connection"})
 
 Headers = list[tuple[str, str]]
 
@@ -37,7 +40,7 @@ class Framing(Enum):
     UNTIL_CLOSE = "until-close"  # everything until the upstream closes the connection
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: a frozen dataclass is slower to build, once per response
 class ResponseHead:
     """A parsed status line and header block; values decoded so that aiohttp re-encodes them
     to the same bytes (UTF-8, invalid bytes kept as surrogates)."""
@@ -101,64 +104,95 @@ def find_head_end(buffer: bytes | bytearray, start: int = 0) -> int:
 
 
 def parse_response_head(head: bytes, request_method: str) -> ResponseHead:
-    """Parse the head (up to and including its blank line) of the answer to request_method."""
-    lines = head[:-4].split(b"\r\n")
-    match = _STATUS_LINE.fullmatch(lines[0])
+    """Parse the head (up to and including its blank line) of the answer to request_method.
+
+    The whole field block is checked by one regular expression and decoded in one go: a
+    line-by-line parse cost more than the rest of the proxy's work on a small response.
+    The line-by-line loop runs only to word the error when the block is bad.
+    """
+    status_end = head.find(b"\r\n")
+    match = _STATUS_LINE.fullmatch(head, 0, status_end)
     if match is None:
-        raise InvalidResponse(f"bad status line {_show(lines[0])}")
+        raise InvalidResponse(f"bad status line {_show(head[:status_end])}")
     version = int(match[1])
     status = int(match[2])
     reason = (match[3] or b"").decode("utf-8", "surrogateescape")
+    block = head[status_end + 2 : -2]  # the field lines, each with its CRLF
+    if _FIELD_BLOCK.fullmatch(block) is None or (
+        len(block) > MAX_LINE and max(map(len, block.split(b"\r\n"))) > MAX_LINE
+    ):
+        raise _bad_field(block.split(b"\r\n")[:-1])
     headers: Headers = []
-    for line in lines[1:]:
-        if len(line) > MAX_LINE:
-            raise InvalidResponse(f"header line longer than {MAX_LINE // 1024} KiB")
-        colon = line.find(b":")
-        name = line[:colon]
-        if colon <= 0 or _TOKEN.fullmatch(name) is None:
-            raise InvalidResponse(f"bad header line {_show(line)}")
-        value = line[colon + 1 :].strip(b" \t")
-        if _BAD_VALUE.search(value):
-            raise InvalidResponse(f"control character in header {_show(name)}")
-        headers.append((name.decode("ascii"), value.decode("utf-8", "surrogateescape")))
-    framing, length, reusable = _framing(request_method, status, headers)
+    framing_fields: list[tuple[str, str]] = []
+    for line in block.decode("utf-8", "surrogateescape").split("\r\n")[:-1]:
+        name, _, value = line.partition(":")
+        value = value.strip(" \t")
+        headers.append((name, value))
+        lower = name.lower()
+        if lower in _FRAMING_FIELDS:
+            framing_fields.append((lower, value))
+    framing, length, reusable = _framing(request_method, status, framing_fields)
     if version == 0 and framing is Framing.CHUNKED:
         reusable = False  # RFC 9112 §6.1: Transfer-Encoding in HTTP/1.0 is faulty framing
-    keep_alive = reusable and _persistent(version, headers)
+    keep_alive = reusable and _persistent(version, framing_fields)
     return ResponseHead(version, status, reason, headers, framing, length, keep_alive)
 
 
-def _framing(method: str, status: int, headers: Headers) -> tuple[Framing, int | None, bool]:
-    """RFC 9112 §6.3: (framing, length, whether the framing allows reusing the connection)."""
+def _bad_field(lines: list[bytes]) -> InvalidResponse:
+    """What is wrong with the first bad field line, in words."""
+    for line in lines:
+        if len(line) > MAX_LINE:
+            return InvalidResponse(f"header line longer than {MAX_LINE // 1024} KiB")
+        colon = line.find(b":")
+        name = line[:colon]
+        if colon <= 0 or _TOKEN.fullmatch(name) is None:
+            return InvalidResponse(f"bad header line {_show(line)}")
+        if _BAD_VALUE.search(line, colon + 1):
+            return InvalidResponse(f"control character in header {_show(name)}")
+    return InvalidResponse("bad header block")
+
+
+def _framing(
+    method: str, status: int, fields: list[tuple[str, str]]
+) -> tuple[Framing, int | None, bool]:
+    """RFC 9112 §6.3: (framing, length, whether the framing allows reusing the connection).
+
+    `fields` holds the Transfer-Encoding, Content-Length and Connection fields, names lowered.
+    """
     if status == 101:  # the connection now speaks another protocol
         return Framing.NONE, None, False
     if method == "HEAD" or status < 200 or status in (204, 304):
         return Framing.NONE, None, True
-    codings: list[str] = []
-    lengths: list[str] = []
-    for name, value in headers:
-        lower = name.lower()
-        if lower == "transfer-encoding":
-            codings.extend(c.strip().lower() for c in value.split(",") if c.strip())
-        elif lower == "content-length":
-            lengths.extend(v.strip() for v in value.split(","))
+    coding_values: str | None = None
+    length_values: str | None = None
+    for lower, value in fields:
+        if lower == "content-length":
+            length_values = value if length_values is None else f"{length_values},{value}"
+        elif lower == "transfer-encoding":
+            coding_values = value if coding_values is None else f"{coding_values},{value}"
+    codings = [c.strip().lower() for c in (coding_values or "").split(",") if c.strip()]
     if codings:
         # With both, Transfer-Encoding wins and the connection must not be reused (§6.3 3).
         if codings[-1] == "chunked":
-            return Framing.CHUNKED, None, not lengths
+            return Framing.CHUNKED, None, length_values is None
         return Framing.UNTIL_CLOSE, None, False
-    if lengths:
+    if length_values is not None:
+        if length_values.isdigit() and length_values.isascii():  # the usual single value
+            return Framing.LENGTH, int(length_values), True
+        lengths = [v.strip() for v in length_values.split(",")]
         if len(set(lengths)) != 1 or not lengths[0].isdigit() or not lengths[0].isascii():
             raise InvalidResponse(f"bad Content-Length {', '.join(lengths)!r}")
         return Framing.LENGTH, int(lengths[0]), True
     return Framing.UNTIL_CLOSE, None, False
 
 
-def _persistent(version: int, headers: Headers) -> bool:
+def _persistent(version: int, fields: list[tuple[str, str]]) -> bool:
+    if not any(lower == "connection" for lower, _ in fields):
+        return version == 1  # HTTP/1.1 stays open unless told otherwise; 1.0 closes
     tokens = {
         token.strip().lower()
-        for name, value in headers
-        if name.lower() == "connection"
+        for lower, value in fields
+        if lower == "connection"
         for token in value.split(",")
     }
     if version == 0:

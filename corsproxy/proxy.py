@@ -371,17 +371,41 @@ def _upstream_alone(
     """
     if decision.verdict is not policy.Verdict.ALLOWED or decision.origin is None:
         return []
-    modes = [True] if "Cookie" in request.headers else [False]
+    cookie = "Cookie" in request.headers
+    # The verdict depends only on these: a backend answers the same way all day, so it is
+    # judged once per origin, credentials mode and set of CORS headers it sent.
+    cors = tuple(
+        (lower, value)
+        for name, value in upstream_headers
+        if (lower := name.lower()).startswith("access-control-") or lower == "vary"
+    )
+    key = (decision, cookie, cors)
+    said = _JUDGED.get(key)
+    if said is None:
+        if len(_JUDGED) >= DECISIONS_KEPT:
+            _JUDGED.clear()
+        said = _JUDGED[key] = _judge_upstream(decision, cookie, list(cors))
+    return list(said)
+
+
+_JUDGED: dict[tuple, tuple[str, ...]] = {}
+
+
+def _judge_upstream(
+    decision: policy.Decision, cookie: bool, cors: list[tuple[str, str]]
+) -> tuple[str, ...]:
+    assert decision.origin is not None
+    modes = [True] if cookie else [False]
     if modes == [False] and any(
         n == "Access-Control-Allow-Credentials" for n, _ in decision.headers
     ):
         modes.append(True)
     for credentials in modes:
-        for finding in judge.check_cors(decision.origin, credentials, upstream_headers):
+        for finding in judge.check_cors(decision.origin, credentials, cors):
             if finding.fatal:
                 when = " for a credentialed request" if credentials and len(modes) > 1 else ""
-                return [f"upstream alone: {finding.name} ({finding.detail}){when} -> fixed"]
-    return []
+                return (f"upstream alone: {finding.name} ({finding.detail}){when} -> fixed",)
+    return ()
 
 
 def _describe(decision: policy.Decision) -> str:

@@ -321,8 +321,12 @@ class Pool:
         deadline = time.monotonic() + timeout
         small: bytes | None = None
         if body is not None and body_length is not None and body_length <= CHUNK:
-            async with asyncio.timeout(timeout):
-                small = await body.read()  # sent with the head in one write
+            # Sent with the head in one write. Usually it came in with the browser's head.
+            if body.is_eof():
+                small = body.read_nowait(-1)
+            else:
+                async with asyncio.timeout(timeout):
+                    small = await body.read()
             body = None
         for attempt in (0, 1):
             conn = self._take(key) if attempt == 0 else None
