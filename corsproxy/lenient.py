@@ -1,17 +1,36 @@
-"""The HTTP/1.1 server the proxy runs on: aiohttp's, with request bodies left compressed and
-methods that aiohttp's fast parser refuses (lowercase `patch`) still accepted.
+"""The HTTP/1.1 server the proxy runs on: aiohttp's, with request bodies left compressed,
+methods that aiohttp's fast parser refuses (lowercase `patch`) still accepted, and granted
+preflights answered as soon as they are parsed.
 
 server.start() builds a ProxyServer instead of a plain web.Server; nothing else changes.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from aiohttp import web
+from aiohttp.http import HttpVersion11, RawRequestMessage
 from aiohttp.http_exceptions import BadHttpMethod
 from aiohttp.http_parser import HttpRequestParserPy
+from aiohttp.streams import EMPTY_PAYLOAD
 from aiohttp.web_protocol import RequestHandler, RequestPayloadError
+
+# Answers a parsed request at once (bytes), or None to hand it to the handler as usual.
+AnswerAtOnce = Callable[[RawRequestMessage], "bytes | None"]
+# The RequestHandler state the early answer reads and keeps up to date. Checked per
+# connection: on an aiohttp without them, every request takes the usual way.
+_HANDLER_STATE = (
+    "_waiter",
+    "_messages",
+    "_force_close",
+    "_close",
+    "_keepalive_handle",
+    "_keepalive_timeout",
+    "_next_keepalive_close_time",
+    "_process_keepalive",
+)
 
 
 class _FallbackParser:
@@ -22,15 +41,23 @@ class _FallbackParser:
     The Python parser accepts any token (and upper-cases it, as aiohttp's client does anyway).
     """
 
-    def __init__(self, fast: Any, handler: RequestHandler, read_bufsize: int) -> None:
+    def __init__(
+        self,
+        fast: Any,
+        handler: RequestHandler,
+        read_bufsize: int,
+        answer: AnswerAtOnce | None = None,
+    ) -> None:
         self._current = fast
         self._handler = handler
         self._read_bufsize = read_bufsize
         self._fallen_back = False
+        known = all(hasattr(handler, name) for name in _HANDLER_STATE)
+        self._answer = answer if known else None
 
     def feed_data(self, data: bytes) -> Any:
         try:
-            return self._current.feed_data(data)
+            parsed = self._current.feed_data(data)
         except BadHttpMethod:
             if self._fallen_back:
                 raise
@@ -44,7 +71,54 @@ class _FallbackParser:
                 payload_exception=RequestPayloadError,
                 auto_decompress=False,
             )
-            return self._current.feed_data(data)
+            parsed = self._current.feed_data(data)
+        if self._answer is not None and parsed[0]:
+            return self._answer_leading(*parsed)
+        return parsed
+
+    def _answer_leading(self, messages: list, upgraded: bool, tail: bytes) -> tuple:
+        """Answer the requests at the front that can be answered at once; the rest go on.
+
+        Only while the handler is idle (nothing queued or in progress on this connection), so
+        the responses leave in the order the requests came; the first request that needs
+        the handler stops it, and everything after that waits its turn there as usual.
+        """
+        handler = self._handler
+        waiter = handler._waiter
+        transport = handler.transport
+        if (
+            waiter is None
+            or waiter.done()
+            or handler._messages
+            or handler._force_close
+            or handler._close
+            or transport is None
+            or transport.is_closing()
+        ):
+            return messages, upgraded, tail
+        answered = 0
+        for message, payload in messages:
+            if (
+                payload is not EMPTY_PAYLOAD
+                or message.version != HttpVersion11
+                or message.should_close
+                or message.upgrade
+            ):
+                break
+            answer = self._answer(message)  # type: ignore[misc]
+            if answer is None:
+                break
+            transport.write(answer)
+            answered += 1
+        if not answered:
+            return messages, upgraded, tail
+        # As aiohttp does after each keep-alive response: the idle timer restarts from now.
+        loop = handler._loop
+        close_time = loop.time() + handler._keepalive_timeout
+        handler._next_keepalive_close_time = close_time
+        if handler._keepalive_handle is None:
+            handler._keepalive_handle = loop.call_at(close_time, handler._process_keepalive)
+        return messages[answered:], upgraded, tail
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._current, name)
@@ -53,12 +127,15 @@ class _FallbackParser:
 class ProxyServer(web.Server):
     """web.Server whose connections keep request bodies as sent and accept any method token."""
 
-    def __init__(self, handler: Any, **kwargs: Any) -> None:
+    def __init__(self, handler: Any, answer: AnswerAtOnce | None = None, **kwargs: Any) -> None:
         # auto_decompress=False: a gzip-encoded upload must reach the upstream as it was sent,
         # with its Content-Encoding, not inflated by the proxy.
         super().__init__(handler, auto_decompress=False, **kwargs)
+        self._answer = answer
 
     def __call__(self) -> RequestHandler:
         handler = super().__call__()
-        handler._parser = _FallbackParser(handler._parser, handler, handler._read_bufsize)
+        handler._parser = _FallbackParser(
+            handler._parser, handler, handler._read_bufsize, self._answer
+        )
         return handler

@@ -24,19 +24,19 @@ from corsproxy import http1
 class RawResponse:
     """Status and ready-made bytes; aiohttp calls prepare() and write_eof() as for its own."""
 
-    __slots__ = ("status", "_data")
+    __slots__ = ("status", "data")
 
     keep_alive = True  # only built for HTTP/1.1 keep-alive requests (see usable())
 
     def __init__(self, status: int, data: bytes) -> None:
         self.status = status
-        self._data = data
+        self.data = data
 
     async def prepare(self, request: web.BaseRequest) -> None:
         transport = request.transport
         if transport is None or transport.is_closing():
             raise ConnectionResetError("the browser hung up before the response")
-        transport.write(self._data)
+        transport.write(self.data)
 
     async def write_eof(self, data: bytes = b"") -> None:
         """Everything went out in prepare()."""

@@ -79,6 +79,7 @@ async def start(
     await proxy.start()
     server = ProxyServer(
         proxy.handle,
+        answer=proxy.answer_at_once,
         handler_cancellation=True,
         access_log=None,
         keepalive_timeout=header_timeout,
