@@ -42,6 +42,13 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--warmup", type=int, default=2, help="seconds of GET per target first")
     parser.add_argument(
+        "--workers",
+        type=int,
+        default=os.cpu_count() or 1,
+        metavar="N",
+        help="also measure `corsproxy serve --workers N` (default: one per core; 1: skip)",
+    )
+    parser.add_argument(
         "--corsproxy-arg",
         action="append",
         default=[],
@@ -74,6 +81,13 @@ def start_all(workdir: Path, options: argparse.Namespace, found: list[Target]) -
             lambda: targets.start_nginx_cors(workdir, up, options.nginx_buffers),
         ),
         ("corsproxy", True, lambda: targets.start_corsproxy(workdir, up, options.corsproxy_arg)),
+        (
+            "corsproxy with workers",
+            options.workers > 1,
+            lambda: targets.start_corsproxy(
+                workdir, up, [*options.corsproxy_arg, f"--workers={options.workers}"]
+            ),
+        ),
         (
             "cors-anywhere",
             bool(targets.node_peer("cors-anywhere")),
@@ -157,8 +171,8 @@ def machine_lines(found: list[Target]) -> list[str]:
         lines.append(f"node: {command_output(['node', '--version'])}")
     for target in found:
         lines += target.notes
-        if target.name == "corsproxy":
-            lines.append(f"corsproxy start-up line: {startup_line(target)}")
+        if target.name.startswith("corsproxy"):
+            lines.append(f"{target.name} start-up line: {startup_line(target)}")
     return lines
 
 
@@ -184,7 +198,7 @@ def access_log_line(target: Target, rounds: report.Rounds) -> str:
         while chunk := log.read(1 << 24):
             lines += chunk.count(b"\n")
     return (
-        f"corsproxy access log (--log-level info, to a file): {lines:,} lines"
+        f"{target.name} access log (--log-level info, to a file): {lines:,} lines"
         f" for {sent:,} requests measured (plus the warm-up and checks)"
     )
 
@@ -219,7 +233,7 @@ def bench(workdir: Path, options: argparse.Namespace) -> tuple[report.Rounds, li
             raise SystemExit("bench: the upstream itself answers wrongly; nothing measured")
         rounds = run_rounds(started[0], found, options)
         notes = machine_lines(found) + skipped + dropped
-        notes += [access_log_line(t, rounds) for t in found if t.name == "corsproxy"]
+        notes += [access_log_line(t, rounds) for t in found if t.name.startswith("corsproxy")]
     finally:
         for target in reversed(started):
             targets.stop(target.process)

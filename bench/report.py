@@ -114,14 +114,14 @@ def ratio_rows(names: list[str]) -> list[tuple[str, str, Callable]]:
     if NGINX in names:
         rows += [(f"*{n} ÷ nginx*", n, single(NGINX)) for n in names if n not in (DIRECT, NGINX)]
     peers = [n for n in names if n in NODE_PEERS]
-    if peers and CORSPROXY in names:
+    if peers:
 
         def faster(round_, column):
             return best_of(round_, column, peers)
 
-        rows.append(("*corsproxy ÷ the faster Node peer*", CORSPROXY, faster))
-    order = {CORSPROXY: 0}
-    return sorted(rows, key=lambda row: order.get(row[1], 1))
+        ours = [n for n in names if n.startswith(CORSPROXY)]
+        rows += [(f"*{n} ÷ the faster Node peer*", n, faster) for n in ours]
+    return sorted(rows, key=lambda row: 0 if row[1].startswith(CORSPROXY) else 1)
 
 
 def table(rounds: Rounds, names: list[str]) -> str:

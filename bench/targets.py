@@ -159,15 +159,20 @@ def start_nginx_cors(workdir: Path, upstream_port: int, buffer_size: str) -> Tar
 
 
 def start_corsproxy(workdir: Path, upstream_port: int, extra: list[str]) -> Target:
-    """`python -m corsproxy serve` at --log-level info: the access log on, into a file."""
+    """`python -m corsproxy serve` at --log-level info: the access log on, into a file.
+
+    With `--workers=N` among the extra arguments the target is named "corsproxy, N workers".
+    """
     port = free_port()
     up = f"http://127.0.0.1:{upstream_port}"
     args = [sys.executable, "-m", "corsproxy", "serve", up, "--port", str(port)]
     args += ["--log-level", "info", *extra]
-    log = workdir / "corsproxy.log"
-    process = launch(args, log, port, "corsproxy")
-    target = Target("corsproxy", f"http://127.0.0.1:{port}", process, log)
-    target.notes.append(f"corsproxy command: {' '.join(['python', *args[1:]])}")
+    workers = next((a.split("=", 1)[1] for a in extra if a.startswith("--workers=")), "1")
+    name = "corsproxy" if workers == "1" else f"corsproxy, {workers} workers"
+    log = workdir / f"corsproxy-{workers}.log"
+    process = launch(args, log, port, name)
+    target = Target(name, f"http://127.0.0.1:{port}", process, log)
+    target.notes.append(f"{name} command: {' '.join(['python', *args[1:]])}")
     return target
 
 
