@@ -42,8 +42,7 @@ class Framing(Enum):
 
 @dataclass(slots=True)  # not frozen: a frozen dataclass is slower to build, once per response
 class ResponseHead:
-    """A parsed status line and header block; values decoded so that aiohttp re-encodes them
-    to the same bytes (UTF-8, invalid bytes kept as surrogates)."""
+    """A parsed status line and header block, as text (see _decoded for the encoding)."""
 
     version: int  # minor version: 0 or 1
     status: int
@@ -116,7 +115,7 @@ def parse_response_head(head: bytes, request_method: str) -> ResponseHead:
         raise InvalidResponse(f"bad status line {_show(head[:status_end])}")
     version = int(match[1])
     status = int(match[2])
-    reason = (match[3] or b"").decode("utf-8", "surrogateescape")
+    reason = _text(match[3] or b"")
     block = head[status_end + 2 : -2]  # the field lines, each with its CRLF
     if _FIELD_BLOCK.fullmatch(block) is None or (
         len(block) > MAX_LINE and max(map(len, block.split(b"\r\n"))) > MAX_LINE
@@ -124,7 +123,7 @@ def parse_response_head(head: bytes, request_method: str) -> ResponseHead:
         raise _bad_field(block.split(b"\r\n")[:-1])
     headers: Headers = []
     framing_fields: list[tuple[str, str]] = []
-    for line in block.decode("utf-8", "surrogateescape").split("\r\n")[:-1]:
+    for line in _decoded(block).split("\r\n")[:-1]:
         name, _, value = line.partition(":")
         value = value.strip(" \t")
         headers.append((name, value))
@@ -136,6 +135,27 @@ def parse_response_head(head: bytes, request_method: str) -> ResponseHead:
         reusable = False  # RFC 9112 §6.1: Transfer-Encoding in HTTP/1.0 is faulty framing
     keep_alive = reusable and _persistent(version, framing_fields)
     return ResponseHead(version, status, reason, headers, framing, length, keep_alive)
+
+
+def _decoded(block: bytes) -> str:
+    """Field lines as text: UTF-8, and a line that is not valid UTF-8 read as Latin-1.
+
+    aiohttp's server writes header text as UTF-8 and silently drops what cannot be encoded,
+    so a Latin-1 `filename="caf\xe9.pdf"` would lose its é; read as Latin-1 it arrives as
+    the UTF-8 é instead (what browsers make of either).
+    """
+    try:
+        return block.decode("utf-8")
+    except UnicodeDecodeError:
+        lines = block.split(b"\r\n")
+        return "\r\n".join(_text(line) for line in lines)
+
+
+def _text(raw: bytes) -> str:
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return raw.decode("latin-1")
 
 
 def _bad_field(lines: list[bytes]) -> InvalidResponse:

@@ -19,6 +19,7 @@ from aiohttp.web_protocol import RequestHandler, RequestPayloadError
 
 # Answers a parsed request at once (bytes), or None to hand it to the handler as usual.
 AnswerAtOnce = Callable[[RawRequestMessage], "bytes | None"]
+WRITE_BUFFER_LIMIT = 64 * 1024  # answers waiting for the browser to read, at most
 # The RequestHandler state the early answer reads and keeps up to date. Checked per
 # connection: on an aiohttp without them, every request takes the usual way.
 _HANDLER_STATE = (
@@ -27,6 +28,7 @@ _HANDLER_STATE = (
     "_force_close",
     "_close",
     "_keepalive_handle",
+    "_max_msg_queue_size",
     "_keepalive_timeout",
     "_next_keepalive_close_time",
     "_process_keepalive",
@@ -38,7 +40,7 @@ class _FallbackParser:
 
     fetch(url, {method: "patch"}) sends `patch` as typed: a valid token (RFC 9110 §9.1), but
     llhttp only knows upper-case methods and answers 400 before the proxy could forward it.
-    The Python parser accepts any token (and upper-cases it, as aiohttp's client does anyway).
+    The Python parser accepts any token (and upper-cases it, which is how it goes upstream).
     """
 
     def __init__(
@@ -96,21 +98,18 @@ class _FallbackParser:
             or transport.is_closing()
         ):
             return messages, upgraded, tail
-        answered = 0
-        for message, payload in messages:
-            if (
-                payload is not EMPTY_PAYLOAD
-                or message.version != HttpVersion11
-                or message.should_close
-                or message.upgrade
-            ):
+        answered_any = False
+        while True:
+            answered = self._answer_each(messages, transport)
+            answered_any = answered_any or answered > 0
+            if answered < len(messages) or len(messages) < handler._max_msg_queue_size:
                 break
-            answer = self._answer(message)  # type: ignore[misc]
-            if answer is None:
+            # The parser stops at its queue limit and keeps the rest of the bytes: with all
+            # of those answered, it may go on (as aiohttp's own loop does once it catches up).
+            messages, upgraded, tail = self._current.feed_data(b"")
+            if not messages:
                 break
-            transport.write(answer)
-            answered += 1
-        if not answered:
+        if not answered_any:
             return messages, upgraded, tail
         # As aiohttp does after each keep-alive response: the idle timer restarts from now.
         loop = handler._loop
@@ -119,6 +118,29 @@ class _FallbackParser:
         if handler._keepalive_handle is None:
             handler._keepalive_handle = loop.call_at(close_time, handler._process_keepalive)
         return messages[answered:], upgraded, tail
+
+    def _answer_each(self, messages: list, transport: Any) -> int:
+        """Write the answers of the leading requests that have one; how many were answered."""
+        answered = 0
+        consumed = getattr(self._current, "message_consumed", None)
+        for message, payload in messages:
+            if (
+                payload is not EMPTY_PAYLOAD
+                or message.version != HttpVersion11
+                or message.should_close
+                or message.upgrade
+                # A client that pipelines and never reads: let aiohttp's flow control act.
+                or transport.get_write_buffer_size() > WRITE_BUFFER_LIMIT
+            ):
+                break
+            answer = self._answer(message)  # type: ignore[misc]
+            if answer is None:
+                break
+            transport.write(answer)
+            answered += 1
+            if consumed is not None:
+                consumed()  # the parser counts requests in flight; this one is done
+        return answered
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._current, name)

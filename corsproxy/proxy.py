@@ -305,6 +305,10 @@ class Proxy:
         entry: Entry,
     ) -> Answer:
         raw = response.headers
+        if response.framing in (http1.Framing.CHUNKED, http1.Framing.UNTIL_CLOSE):
+            # RFC 9112 §6.3: a Content-Length next to Transfer-Encoding is wrong and must go,
+            # or aiohttp would cut the body to it; this hop frames the body its own way.
+            raw = [(n, v) for n, v in raw if n.lower() != "content-length"]
         finished = policy.finish(decision, headers.for_client(raw))
         if finished.corrections or (
             self.log.enabled and decision.verdict is policy.Verdict.ALLOWED

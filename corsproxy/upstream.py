@@ -15,14 +15,19 @@ import asyncio
 import socket
 import ssl
 import time
-from collections.abc import AsyncIterator
+from asyncio.staggered import staggered_race
+from collections import deque
+from collections.abc import AsyncIterator, Awaitable, Callable
+from itertools import zip_longest
 
 from corsproxy import http1
 
 CHUNK = 64 * 1024
 HIGH_WATER = 256 * 1024  # stop reading from the upstream while the browser is this far behind
 IDLE_SECONDS = 10.0  # a pooled connection unused this long is closed instead of reused
+IDLE_PER_UPSTREAM = 64  # idle connections kept per upstream; more are closed
 DNS_SECONDS = 10.0  # how long a name's addresses are reused
+HAPPY_EYEBALLS_DELAY = 0.25  # head start of each address over the next (RFC 8305 §5)
 
 
 class UpstreamError(Exception):
@@ -179,6 +184,7 @@ class Response:
         self.reason = head.reason
         self.headers = head.headers
         self.length = head.length if head.framing is http1.Framing.LENGTH else None
+        self.framing = head.framing
         self._pool = pool
         self._key = key
         self._conn: _Connection | None = conn
@@ -233,9 +239,11 @@ class Response:
                         yield piece
                 continue
             if conn.closed:
-                if framing is http1.Framing.UNTIL_CLOSE:
-                    self._complete = True
+                if framing is http1.Framing.UNTIL_CLOSE and conn.error is None:
+                    self._complete = True  # a clean close is how this body ends
                     return
+                if framing is http1.Framing.UNTIL_CLOSE:
+                    raise Disconnected(f"the connection was reset ({conn.error})")
                 if framing is http1.Framing.LENGTH:
                     due = f"{self._left} of {self._head.length} bytes still due"
                     raise Disconnected(f"the connection closed with {due}")
@@ -265,16 +273,28 @@ class Response:
 
 
 class Pool:
-    """Keep-alive connections per upstream (scheme, host, port, verify), reused newest first."""
+    """Keep-alive connections per upstream (scheme, host, port, verify), reused newest first.
+
+    At most IDLE_PER_UPSTREAM wait per upstream, and none longer than IDLE_SECONDS: after a
+    burst of parallel requests the surplus is closed, not kept open on both sides for good.
+    """
 
     def __init__(self) -> None:
-        self._idle: dict[tuple[str, str, int, bool], list[_Connection]] = {}
+        self._idle: dict[tuple[str, str, int, bool], deque[_Connection]] = {}
         self._dns: dict[tuple[str, int], tuple[float, list[tuple]]] = {}
         self._tls: dict[bool, ssl.SSLContext] = {}
+        self._sweep: asyncio.TimerHandle | None = None
 
     def put(self, key: tuple[str, str, int, bool], conn: _Connection) -> None:
         conn.idle_since = time.monotonic()
-        self._idle.setdefault(key, []).append(conn)
+        idle = self._idle.get(key)
+        if idle is None:
+            idle = self._idle[key] = deque()
+        idle.append(conn)
+        if len(idle) > IDLE_PER_UPSTREAM:
+            idle.popleft().abort()  # the one idle longest
+        if self._sweep is None:
+            self._sweep = conn.loop.call_later(IDLE_SECONDS, self._expire_idle, conn.loop)
 
     def _take(self, key: tuple[str, str, int, bool]) -> _Connection | None:
         idle = self._idle.get(key)
@@ -288,7 +308,20 @@ class Pool:
             conn.abort()
         return None
 
+    def _expire_idle(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Close what has waited IDLE_SECONDS or was closed by the upstream meanwhile."""
+        self._sweep = None
+        fresh = time.monotonic() - IDLE_SECONDS
+        for idle in self._idle.values():
+            while idle and (idle[0].closed or idle[0].idle_since < fresh):
+                idle.popleft().abort()
+        if any(self._idle.values()):
+            self._sweep = loop.call_later(IDLE_SECONDS, self._expire_idle, loop)
+
     def close(self) -> None:
+        if self._sweep is not None:
+            self._sweep.cancel()
+            self._sweep = None
         for idle in self._idle.values():
             for conn in idle:
                 conn.abort()
@@ -341,7 +374,7 @@ class Pool:
                 if body is not None:
                     sending = asyncio.ensure_future(_send_body(conn, body, body_length is None))
                     sending.add_done_callback(conn.abort_unless_sent)
-                response_head = await _read_head(conn, method, deadline, read_timeout)
+                response_head = await _read_head(conn, method, deadline)
             except Disconnected:
                 if sending is not None:
                     sending.cancel()
@@ -358,29 +391,41 @@ class Pool:
         raise AssertionError("unreachable")
 
     async def _connect(self, scheme: str, host: str, port: int, verify: bool) -> _Connection:
+        """A new connection; with several addresses, each next one is tried after a short
+        head start of the one before (Happy Eyeballs, RFC 8305), so an IPv6 address that
+        silently drops packets costs 250 ms, not the whole timeout."""
         loop = asyncio.get_running_loop()
         context = self._context(verify) if scheme == "https" else None
-        last: OSError | None = None
-        for family, address in await self._resolve(host, port):
-            conn = _Connection(loop)
-            try:
-                await loop.create_connection(
-                    lambda conn=conn: conn,  # type: ignore[misc]
-                    address[0],
-                    address[1],
-                    family=family,
-                    ssl=context,
-                    server_hostname=host if context else None,
-                )
+
+        def attempt(family: int, address: tuple) -> Callable[[], Awaitable[_Connection]]:
+            async def connect() -> _Connection:
+                conn = _Connection(loop)
+                try:
+                    await loop.create_connection(
+                        lambda: conn,
+                        address[0],
+                        address[1],
+                        family=family,
+                        ssl=context,
+                        server_hostname=host if context else None,
+                    )
+                except BaseException:
+                    conn.abort()  # also when it lost the race after connecting
+                    raise
                 return conn
-            except ssl.SSLCertVerificationError as exc:
-                raise CertificateRejected(exc) from None
-            except ssl.SSLError:
-                raise
+
+            return connect
+
+        attempts = [attempt(*found) for found in _interleaved(await self._resolve(host, port))]
+        if len(attempts) == 1:
+            try:
+                return await attempts[0]()
             except OSError as exc:
-                last = exc
-        assert last is not None
-        raise ConnectFailed(last)
+                raise _connect_error([exc]) from None
+        winner, _, errors = await staggered_race(attempts, HAPPY_EYEBALLS_DELAY)
+        if winner is not None:
+            return winner
+        raise _connect_error([e for e in errors if e is not None]) from None
 
     async def _resolve(self, host: str, port: int) -> list[tuple]:
         now = time.monotonic()
@@ -408,10 +453,34 @@ class Pool:
         return context
 
 
-async def _read_head(
-    conn: _Connection, method: str, deadline: float, read_timeout: float | None
-) -> http1.ResponseHead:
-    """The response head, skipping interim 1xx responses (100 Continue, 103 Early Hints)."""
+def _interleaved(addresses: list[tuple]) -> list[tuple]:
+    """Addresses alternating by family, in the resolver's order otherwise (RFC 8305 §4)."""
+    families: dict[int, list[tuple]] = {}
+    for found in addresses:
+        families.setdefault(found[0], []).append(found)
+    lists = list(families.values())
+    return [found for group in zip_longest(*lists) for found in group if found is not None]
+
+
+def _connect_error(errors: list[BaseException]) -> UpstreamError | BaseException:
+    """The error to report when no address connected: a certificate or TLS failure first."""
+    for exc in errors:
+        if isinstance(exc, ssl.SSLCertVerificationError):
+            return CertificateRejected(exc)
+    for exc in errors:
+        if isinstance(exc, ssl.SSLError):
+            return exc
+    for exc in reversed(errors):
+        if isinstance(exc, OSError):
+            return ConnectFailed(exc)
+    return errors[-1] if errors else ConnectFailed(OSError("no address to connect to"))
+
+
+async def _read_head(conn: _Connection, method: str, deadline: float) -> http1.ResponseHead:
+    """The response head, skipping interim 1xx responses (100 Continue, 103 Early Hints).
+
+    Only the route's `timeout` applies here; read_timeout is for the gaps inside a body.
+    """
     searched = 0
     while True:
         try:
@@ -425,9 +494,6 @@ async def _read_head(
                 raise Disconnected("the connection closed before the response headers")
             searched = len(conn.buffer)
             left = deadline - time.monotonic()
-            if read_timeout is not None and read_timeout < left:
-                await conn.wait_data(read_timeout)
-                continue
             if left <= 0:
                 raise TimeoutError("no response headers in time")
             try:

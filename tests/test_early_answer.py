@@ -144,3 +144,18 @@ async def test_an_idle_connection_is_still_closed_after_early_answers():
         writer.close()
     finally:
         await running.stop()
+
+
+async def test_many_early_answers_then_pipelined_requests_all_get_answers(
+    aiohttp_server, start_proxy
+):
+    """The parser counts requests in flight and stops at 32: early answers must count as done,
+    or the requests after them would wait for the keep-alive timer."""
+    proxy, seen = await proxy_with_upstream(aiohttp_server, start_proxy)
+    port = proxy.port
+    data = b"".join(raw("OPTIONS", f"/p{i}", port, PREFLIGHT) for i in range(40))
+    data += raw("GET", "/a", port, {"Origin": ORIGIN})
+    data += raw("GET", "/b", port, {"Origin": ORIGIN}, close=True)
+    answer = await raw_request(port, data)
+    assert statuses_and_bodies(answer) == ["204"] * 40 + ["200 body of /a", "200 body of /b"]
+    assert seen == ["GET /a", "GET /b"]

@@ -264,3 +264,43 @@ async def test_websocket_upstream_that_vanishes_closes_the_browser_side(start_pr
         await assert_still_serving(client, proxy)
     finally:
         await runner.cleanup()
+
+
+async def test_content_length_beside_chunked_is_dropped_not_obeyed(start_proxy, client):
+    """RFC 9112 §6.3: with both, the chunked framing counts; the stray length must not cut
+    the body short on the browser's side."""
+
+    async def both_framings(reader, writer):
+        body = b"x" * 100
+        writer.write(
+            b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\nTransfer-Encoding: chunked\r\n\r\n"
+            + b"%x\r\n%b\r\n0\r\n\r\n" % (len(body), body)
+        )
+        await writer.drain()
+
+    async with RawUpstream(both_framings) as upstream:
+        proxy = await proxy_for(start_proxy, upstream)
+        async with client.get(proxy.url + "/x") as resp:
+            assert resp.status == 200
+            assert "Content-Length" not in resp.headers
+            assert await resp.read() == b"x" * 100
+        await assert_still_serving(client, proxy)
+
+
+@pytest.mark.parametrize("size", [10, 1_000_000], ids=["small body", "streamed body"])
+async def test_a_latin1_header_value_keeps_its_letters(start_proxy, client, size):
+    """A value that is not UTF-8 arrives as the same letters in UTF-8, whichever way the
+    response is written (whole, or streamed by aiohttp), never with characters dropped."""
+
+    async def latin1_filename(reader, writer):
+        writer.write(
+            b'HTTP/1.1 200 OK\r\nContent-Disposition: attachment; filename="caf\xe9.pdf"\r\n'
+            b"Content-Length: %d\r\n\r\n" % size + b"x" * size
+        )
+        await writer.drain()
+
+    async with RawUpstream(latin1_filename) as upstream:
+        proxy = await proxy_for(start_proxy, upstream)
+        async with client.get(proxy.url + "/x") as resp:
+            assert resp.headers["Content-Disposition"] == 'attachment; filename="café.pdf"'
+            assert len(await resp.read()) == size

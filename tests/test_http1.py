@@ -222,7 +222,8 @@ STATUS_ROWS = [
     ("reason with spaces and tab", "HTTP/1.1 418 I'm a\tteapot ", (1, 418, "I'm a\tteapot ")),
     ("empty reason after the space", "HTTP/1.1 200 ", (1, 200, "")),
     ("no reason and no space", "HTTP/1.1 200", (1, 200, "")),
-    ("non-ASCII reason kept as its bytes", b"HTTP/1.1 200 Gr\xfc\xdf", (1, 200, "Gr\udcfc\udcdf")),
+    ("a reason that is not UTF-8 is read as Latin-1", b"HTTP/1.1 200 Gr\xfc\xdf", (1, 200, "Grüß")),
+    ("a UTF-8 reason", "HTTP/1.1 200 Grüß".encode(), (1, 200, "Grüß")),
     ("status 599", "HTTP/1.1 599 Whatever", (1, 599, "Whatever")),
 ]
 
@@ -233,8 +234,6 @@ STATUS_ROWS = [
 def test_status_line(status_line, expected):
     head = parse_response_head(head_of(status_line, "Content-Length: 0"), "GET")
     assert (head.version, head.status, head.reason) == expected
-    if isinstance(status_line, bytes):
-        assert head.reason.encode("utf-8", "surrogateescape") == status_line[13:]
 
 
 HEADER_ROWS = [
@@ -245,10 +244,12 @@ HEADER_ROWS = [
     ),
     ("a colon inside the value", ["Location: http://h:1/p"], [("Location", "http://h:1/p")]),
     (
-        "non-ASCII values round-trip to the same bytes",
-        [b"Content-Disposition: attachment; filename=caf\xe9.txt"],
-        [("Content-Disposition", "attachment; filename=caf\udce9.txt")],
+        # aiohttp's server would drop undecodable characters on the way out; Latin-1 keeps é.
+        "a value that is not UTF-8 is read as Latin-1, that line only",
+        [b"Content-Disposition: attachment; filename=caf\xe9.txt", b"X-Utf8: caf\xc3\xa9"],
+        [("Content-Disposition", "attachment; filename=café.txt"), ("X-Utf8", "café")],
     ),
+    ("a UTF-8 value", [b"X-Name: \xe2\x9c\x93 done"], [("X-Name", "✓ done")]),
     (
         "a value at MAX_LINE is accepted",
         ["X-Long: " + "a" * (MAX_LINE - 8)],
@@ -263,9 +264,6 @@ HEADER_ROWS = [
 def test_header_lines(lines, expected):
     head = parse_response_head(head_of("HTTP/1.1 200 OK", *lines), "GET")
     assert head.headers == expected
-    for (_, value), line in zip(head.headers, lines, strict=True):
-        raw = line if isinstance(line, bytes) else line.encode()
-        assert value.encode("utf-8", "surrogateescape") == raw.split(b":", 1)[1].strip(b" \t")
 
 
 INVALID_ROWS = [
