@@ -13,7 +13,6 @@ from enum import Enum
 from http import HTTPStatus
 
 MAX_LINE = 64 * 1024  # browsers accept far longer header lines than the usual 8 KiB
-PIECE = 64 * 1024  # the most ChunkedDecoder hands out in one piece
 MAX_HEAD = 1024 * 1024  # a response head longer than this is refused, not buffered forever
 
 _STATUS_LINE = re.compile(rb"HTTP/1\.([01]) ([1-9][0-9]{2})(?: ([^\x00-\x08\x0a-\x1f\x7f]*))?")
@@ -249,8 +248,8 @@ class ChunkedDecoder:
         out: list[bytes] = []
         while buffer and not self.done:
             if self._state == "data":
-                take = min(self._left, len(buffer), PIECE)
-                out.append(bytes(memoryview(buffer)[:take]))
+                take = min(self._left, len(buffer))
+                out.append(bytes(memoryview(buffer)[:take]))  # one copy, not two
                 del buffer[:take]
                 self._left -= take
                 if self._left == 0:

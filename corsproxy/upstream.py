@@ -217,12 +217,16 @@ class Response:
             if buffer and self._chunked is not None and not self._chunked.ready(buffer):
                 pass  # only part of a chunk-size line or line end: wait for the rest
             elif buffer:
-                # Pieces of at most CHUNK, copied once: big short-lived copies of a 512 KiB
-                # buffer made the allocator hold on to memory (RSS crept up in the soak).
+                # Copied once (a slice of a bytearray is a copy already): short-lived double
+                # copies of a 512 KiB buffer made RSS creep up in the soak.
                 if framing is http1.Framing.LENGTH:
-                    take = min(self._left, len(buffer), CHUNK)
-                    pieces = [bytes(memoryview(buffer)[:take])]
-                    del buffer[:take]
+                    take = min(self._left, len(buffer))
+                    if take == len(buffer):
+                        pieces = [bytes(buffer)]
+                        buffer.clear()
+                    else:
+                        pieces = [bytes(memoryview(buffer)[:take])]
+                        del buffer[:take]
                     self._left -= take
                     self._complete = self._left == 0
                 elif self._chunked is not None:
@@ -232,8 +236,8 @@ class Response:
                         raise InvalidResponse(str(exc)) from None
                     self._complete = self._chunked.done
                 else:
-                    pieces = [bytes(memoryview(buffer)[:CHUNK])]
-                    del buffer[:CHUNK]
+                    pieces = [bytes(buffer)]
+                    buffer.clear()
                 conn.consumed()
                 for piece in pieces:
                     if piece:
