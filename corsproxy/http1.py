@@ -60,11 +60,7 @@ def request_head(method: str, target: str, headers: Headers) -> bytes:
     same way sends the browser's bytes on unchanged. Control characters cannot arrive from the
     browser, but any header the proxy adds is checked too: no request splitting, ever.
     """
-    lines = [f"{method} {target} HTTP/1.1"]
-    lines.extend(f"{name}: {value}" for name, value in headers)
-    if _BAD_HEADER_TEXT.search(" ".join(lines)):
-        raise ValueError("control character in a request header")
-    return ("\r\n".join(lines) + "\r\n\r\n").encode("utf-8", "surrogateescape")
+    return _head(f"{method} {target} HTTP/1.1", headers, "request")
 
 
 _REASONS = {status.value: status.phrase for status in HTTPStatus}
@@ -79,10 +75,19 @@ def response_head(status: int, reason: str | None, headers: Headers) -> bytes:
     """
     if reason is None:
         reason = _REASONS.get(status, "")
-    lines = [f"HTTP/1.1 {status} {reason}"]
+    return _head(f"HTTP/1.1 {status} {reason}", headers, "response")
+
+
+def _head(first_line: str, headers: Headers, kind: str) -> bytes:
+    """The first line and the header lines as bytes; ValueError on any control character.
+
+    The check runs on the lines joined by spaces, so a CR LF hidden in a name or value is
+    caught (it would split the message), and it runs once for the whole head.
+    """
+    lines = [first_line]
     lines.extend(f"{name}: {value}" for name, value in headers)
     if _BAD_HEADER_TEXT.search(" ".join(lines)):
-        raise ValueError("control character in a response header")
+        raise ValueError(f"control character in a {kind} header")
     return ("\r\n".join(lines) + "\r\n\r\n").encode("utf-8", "surrogateescape")
 
 

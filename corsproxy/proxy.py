@@ -90,6 +90,7 @@ class Proxy:
         self._all_maps = tuple(p.rewrite_map for p in self.prepared.values())
         self._decisions: dict[tuple, tuple[policy.Decision, str]] = {}
         self._preflights: dict[policy.Decision, tuple[str, rawresponse.RawResponse]] = {}
+        self._judged: dict[tuple, tuple[str, ...]] = {}  # see _upstream_alone
         self.pool = upstream.Pool()  # every proxied HTTP request
         self.session: aiohttp.ClientSession | None = None  # WebSocket upgrades only
 
@@ -313,7 +314,7 @@ class Proxy:
         if finished.corrections or (
             self.log.enabled and decision.verdict is policy.Verdict.ALLOWED
         ):
-            entry.notes.extend(_upstream_alone(decision, request, raw))
+            entry.notes.extend(_upstream_alone(decision, request, raw, self._judged))
         entry.notes.extend(finished.corrections)
         route = target.route.route
         out, rewritten = rewrite.response_headers(
@@ -404,6 +405,7 @@ def _upstream_alone(
     decision: policy.Decision,
     request: web.BaseRequest,
     upstream_headers: list[tuple[str, str]],
+    judged: dict[tuple, tuple[str, ...]],
 ) -> list[str]:
     """What the browser would have made of the upstream's own headers, for the log line.
 
@@ -422,15 +424,12 @@ def _upstream_alone(
         if (lower := name.lower()).startswith("access-control-") or lower == "vary"
     )
     key = (decision, cookie, cors)
-    said = _JUDGED.get(key)
+    said = judged.get(key)
     if said is None:
-        if len(_JUDGED) >= DECISIONS_KEPT:
-            _JUDGED.clear()
-        said = _JUDGED[key] = _judge_upstream(decision, cookie, list(cors))
+        if len(judged) >= DECISIONS_KEPT:
+            judged.clear()
+        said = judged[key] = _judge_upstream(decision, cookie, list(cors))
     return list(said)
-
-
-_JUDGED: dict[tuple, tuple[str, ...]] = {}
 
 
 def _judge_upstream(
