@@ -92,7 +92,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _load(args: argparse.Namespace, with_flags: bool):
     """Load settings from flags, environment and file; print every problem and return None."""
-    from corsproxy.settings import ConfigError, Overrides, load
+    from corsproxy.config.model import ConfigError, Overrides, load
 
     port: int | str | None = getattr(args, "port", None)
     workers: int | str | None = getattr(args, "workers", None)
@@ -125,7 +125,7 @@ def _serve(args: argparse.Namespace) -> int:
     settings = _load(args, with_flags=True)
     if settings is None:
         return USAGE_ERROR
-    from corsproxy import server
+    from corsproxy.serve import server
 
     try:
         return server.run(settings)
@@ -144,21 +144,21 @@ def _check(args: argparse.Namespace) -> int:
     settings = _load(args, with_flags=False)
     if settings is None:
         return USAGE_ERROR
-    from corsproxy.settings import describe
+    from corsproxy.config.model import describe
 
     print(describe(settings))
     return 0
 
 
 def _doctor(args: argparse.Namespace) -> int:
-    from corsproxy import doctor
+    from corsproxy.doctor import probe
 
-    return doctor.run(
+    return probe.run(
         args.url, args.origin, args.method, args.headers, args.credentials, args.insecure, args.json
     )
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from corsproxy import demo
+    from corsproxy.demo import app
 
-    return demo.run(port_base=args.port_base, open_browser=args.open)
+    return app.run(port_base=args.port_base, open_browser=args.open)

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from playwright.async_api import async_playwright
 
-from corsproxy import demo
+from corsproxy.demo import app
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -34,7 +34,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 async def screenshot(out: Path, width: int, chromium: str, port_base: int) -> list[str]:
     """Write the PNG; returns the cards whose results were not blocked-then-allowed."""
-    running = await demo.start(port_base, log_stream=io.StringIO())  # no proxy log wanted
+    running = await app.start(port_base, log_stream=io.StringIO())  # no proxy log wanted
     if running.moved:
         print(f"screenshot_demo: {running.banner()[0].removeprefix('corsproxy demo: ')}")
     try:
@@ -63,7 +63,7 @@ def main() -> int:
     parser.add_argument(
         "--port-base",
         type=int,
-        default=demo.DEFAULT_PORT_BASE,
+        default=app.DEFAULT_PORT_BASE,
         help="the demo's ports, as in the README (busy ones are swapped); 0 for any",
     )
     args = parser.parse_args()

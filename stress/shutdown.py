@@ -23,7 +23,7 @@ import aiohttp
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from corsproxy.server import DRAIN_SECONDS  # noqa: E402
+from corsproxy.serve.server import DRAIN_SECONDS  # noqa: E402
 from stress.harness import ORIGIN, Proxy, Upstream, raise_fd_limit, wait_until  # noqa: E402
 
 

@@ -11,8 +11,8 @@ from dataclasses import replace
 import aiohttp
 import pytest
 
-from corsproxy.accesslog import AccessLog
-from corsproxy.settings import Cors, Listen, Route, Settings
+from corsproxy.config.model import Cors, Listen, Route, Settings
+from corsproxy.proxy.accesslog import AccessLog
 
 ORIGIN = "http://localhost:5173"
 
@@ -39,7 +39,7 @@ StartProxy = Callable[..., Awaitable[ProxyUnderTest]]
 @pytest.fixture
 async def start_proxy() -> AsyncIterator[StartProxy]:
     """start_proxy(upstream_url | routes=[Route...], cors=Cors(...), listen=Listen(...))."""
-    from corsproxy import server
+    from corsproxy.serve import server
 
     started = []
 

@@ -13,8 +13,8 @@ import string
 
 from hypothesis import strategies as st
 
-from corsproxy.rewrite import BrowserSide, RouteMap
-from corsproxy.settings import Cookies, Cors, CorsRule
+from corsproxy.config.model import Cookies, Cors, CorsRule
+from corsproxy.proxy.rewrite import BrowserSide, RouteMap
 
 # --- text ---------------------------------------------------------------------------------
 

@@ -201,7 +201,7 @@ def test_bad_use_exits_2(argv):
 def test_the_open_files_limit_is_raised_to_the_hard_limit():
     import resource
 
-    from corsproxy.server import raise_open_files_limit
+    from corsproxy.serve.server import raise_open_files_limit
 
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     try:

@@ -23,7 +23,7 @@ from contextlib import contextmanager
 
 import pytest
 
-from corsproxy.demo import port_free
+from corsproxy.demo.app import port_free
 
 READY = "Press Ctrl-C to stop all three."
 TIMEOUT = 20.0

@@ -1,5 +1,5 @@
 """Real-server tests for `corsproxy doctor`: small aiohttp backends misconfigured one way each,
-diagnosed through doctor.run_async()/run() and checked by finding name, exit code and output."""
+diagnosed through probe.run_async()/run() and checked by finding name, exit code and output."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ import trustme
 from aiohttp import web
 from multidict import CIMultiDict
 
-from corsproxy import doctor
+from corsproxy.doctor import probe
 
 ORIGIN = "http://localhost:5173"
 ACAO = "Access-Control-Allow-Origin"
@@ -64,7 +64,7 @@ async def diagnose_json(
     credentials: bool = False,
     insecure: bool = False,
 ) -> tuple[int, dict[str, Any]]:
-    code = await doctor.run_async(url, ORIGIN, method, list(headers), credentials, insecure, True)
+    code = await probe.run_async(url, ORIGIN, method, list(headers), credentials, insecure, True)
     return code, json.loads(capsys.readouterr().out)
 
 
@@ -236,7 +236,7 @@ async def test_text_report_explains_and_ends_with_the_verdict(
     aiohttp_server: Serve, capsys: pytest.CaptureFixture[str]
 ) -> None:
     url = await Backend([("Content-Type", "application/json")]).start(aiohttp_server)
-    code = await doctor.run_async(url, ORIGIN, "GET", [], False, False, False)
+    code = await probe.run_async(url, ORIGIN, "GET", [], False, False, False)
     lines = capsys.readouterr().out.splitlines()
     assert code == 1
     assert lines[-1] == (
@@ -272,7 +272,7 @@ async def test_simple_request_to_a_correct_backend_is_allowed(
 ) -> None:
     backend = Backend([(ACAO, "*"), ("X-Total-Count", "3"), ("Content-Type", "application/json")])
     url = await backend.start(aiohttp_server)
-    code = await doctor.run_async(url, ORIGIN, "GET", [], False, False, False)
+    code = await probe.run_async(url, ORIGIN, "GET", [], False, False, False)
     text = capsys.readouterr().out
     assert code == 0 and text.splitlines()[-1] == "verdict: allowed"
     assert "readable by the page: content-length, content-type" in text
@@ -346,7 +346,7 @@ async def test_same_origin_request_needs_no_cors(
     backend = Backend()
     url = await backend.start(aiohttp_server)
     own_origin = url.removesuffix("/api")
-    code = await doctor.run_async(url, own_origin, "GET", ["X-A: 1"], False, False, True)
+    code = await probe.run_async(url, own_origin, "GET", ["X-A: 1"], False, False, True)
     doc = json.loads(capsys.readouterr().out)
     assert (code, doc["verdict"], [s["kind"] for s in doc["steps"]]) == (0, "allowed", ["request"])
     assert doc["steps"][0]["cors"] is False and "Origin" not in backend.seen[0][1]
@@ -426,7 +426,7 @@ async def test_preflight_runs_again_after_a_cross_origin_redirect(
 
 
 async def test_non_http_url_is_not_a_cors_request(capsys: pytest.CaptureFixture[str]) -> None:
-    code = await doctor.run_async("ftp://127.0.0.1/x", ORIGIN, "GET", [], False, False, False)
+    code = await probe.run_async("ftp://127.0.0.1/x", ORIGIN, "GET", [], False, False, False)
     lines = capsys.readouterr().out.splitlines()
     assert code == 1
     assert (
@@ -446,7 +446,7 @@ async def test_unreachable_host_is_bad_use(
     unused_tcp_port: int, capsys: pytest.CaptureFixture[str], host: str
 ) -> None:
     port = unused_tcp_port  # pytest-asyncio's free port: nothing listens on it
-    code = await doctor.run_async(
+    code = await probe.run_async(
         f"http://{host}:{port}/api", ORIGIN, "GET", [], False, False, False
     )
     out, err = capsys.readouterr()
@@ -559,7 +559,7 @@ async def test_bad_use_exits_2_with_a_plain_message(
     headers: list[str],
     message: str,
 ) -> None:
-    code = await doctor.run_async(url, origin, method, headers, False, False, False)
+    code = await probe.run_async(url, origin, method, headers, False, False, False)
     out, err = capsys.readouterr()
     assert (code, out) == (2, "")
     assert err.startswith("corsproxy doctor: ") and message in err and err.count("\n") == 1
@@ -607,7 +607,7 @@ async def test_run_is_the_blocking_entry_point(
     aiohttp_server: Serve, capsys: pytest.CaptureFixture[str]
 ) -> None:
     url = await Backend([(ACAO, "*")]).start(aiohttp_server)
-    code = await asyncio.to_thread(doctor.run, url, ORIGIN, "GET", [], False, False, False)
+    code = await asyncio.to_thread(probe.run, url, ORIGIN, "GET", [], False, False, False)
     assert (code, capsys.readouterr().out.splitlines()[-1]) == (0, "verdict: allowed")
 
 
@@ -617,7 +617,8 @@ async def test_module_runs_from_the_command_line(aiohttp_server: Serve) -> None:
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "corsproxy.doctor",
+        "corsproxy",
+        "doctor",
         url,
         "--origin",
         ORIGIN,

@@ -138,9 +138,9 @@ async def test_an_idle_connection_is_still_closed_after_early_answers():
     still closes a connection that then goes quiet."""
     import asyncio
 
-    from corsproxy import server
-    from corsproxy.accesslog import AccessLog
-    from corsproxy.settings import Route, Settings
+    from corsproxy.config.model import Route, Settings
+    from corsproxy.proxy.accesslog import AccessLog
+    from corsproxy.serve import server
 
     settings = Settings(routes=(Route("/", "http://127.0.0.1:9"),))
     running = await server.start(settings, AccessLog("warning"), port=0, header_timeout=0.3)

@@ -10,9 +10,9 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from corsproxy import server
-from corsproxy.accesslog import AccessLog
-from corsproxy.settings import Route, Settings
+from corsproxy.config.model import Route, Settings
+from corsproxy.proxy.accesslog import AccessLog
+from corsproxy.serve import server
 from tests.conftest import ORIGIN
 
 Script = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]

@@ -10,7 +10,7 @@ import pytest
 import trustme
 from aiohttp import web
 
-from corsproxy.settings import TLS, Cors, Listen, Route
+from corsproxy.config.model import TLS, Cors, Listen, Route
 from tests.conftest import ORIGIN, free_port
 
 

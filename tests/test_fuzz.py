@@ -17,19 +17,19 @@ import trustme
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from corsproxy import judge
-from corsproxy.fetchspec import needs_preflight, url_origin
-from corsproxy.headers import for_client, for_upstream
-from corsproxy.origins import OriginMatcher, compile_allow_entry, parse_origin
-from corsproxy.policy import Verdict, compile_policy, decide, finish, merge_vary
-from corsproxy.rewrite import (
+from corsproxy.config.model import ConfigError, Cookies, Cors, Overrides, Settings, describe, load
+from corsproxy.cors import judge
+from corsproxy.cors.fetch import needs_preflight, url_origin
+from corsproxy.cors.origins import OriginMatcher, compile_allow_entry, parse_origin
+from corsproxy.cors.policy import Verdict, compile_policy, decide, finish, merge_vary
+from corsproxy.proxy.headers import for_client, for_upstream
+from corsproxy.proxy.rewrite import (
     BrowserSide,
     RouteMap,
     response_headers,
     rewrite_cookie,
     rewrite_location,
 )
-from corsproxy.settings import ConfigError, Cookies, Cors, Overrides, Settings, describe, load
 from tests import fuzz_strategies as fs
 
 Headers = list[tuple[str, str]]

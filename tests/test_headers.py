@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from corsproxy.headers import for_client, for_upstream
-from corsproxy.hosts import HostGuard
+from corsproxy.proxy.headers import for_client, for_upstream
+from corsproxy.proxy.hostguard import HostGuard
 
 UP = dict(host="backend:8000", client_host="localhost:8080", client_ip="127.0.0.1", scheme="http")
 UPSTREAM_ROWS = [

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from corsproxy import http1
-from corsproxy.http1 import (
+from corsproxy.http import wire
+from corsproxy.http.wire import (
     MAX_HEAD,
     MAX_LINE,
     ChunkedDecoder,
@@ -123,7 +123,7 @@ RESPONSE_HEAD_ROWS = [
     "args,expected", [r[1:] for r in RESPONSE_HEAD_ROWS], ids=[r[0] for r in RESPONSE_HEAD_ROWS]
 )
 def test_response_head_bytes(args, expected):
-    assert http1.response_head(*args) == expected
+    assert wire.response_head(*args) == expected
 
 
 @pytest.mark.parametrize(
@@ -138,7 +138,7 @@ def test_response_head_bytes(args, expected):
 )
 def test_response_head_refuses_control_characters(args):
     with pytest.raises(ValueError, match="control character"):
-        http1.response_head(*args)
+        wire.response_head(*args)
 
 
 # find_head_end
@@ -584,7 +584,7 @@ def test_response_head_keeps_the_headers_it_framed_by():
     head = parse_response_head(
         head_of("HTTP/1.1 200 OK", "Content-Type: text/plain", "Content-Length: 4"), "GET"
     )
-    assert head == http1.ResponseHead(
+    assert head == wire.ResponseHead(
         version=1,
         status=200,
         reason="OK",

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from corsproxy import judge
-from corsproxy.findings import FINDINGS, MDN_ERRORS, Finding
+from corsproxy.cors import judge
+from corsproxy.cors.findings import FINDINGS, MDN_ERRORS, Finding
 
 O = "http://localhost:5173"
 API = "http://127.0.0.1:8000"

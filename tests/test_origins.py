@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from corsproxy.origins import OriginMatcher, compile_allow_entry, parse_origin
+from corsproxy.cors.origins import OriginMatcher, compile_allow_entry, parse_origin
 
 LOCALHOST_ROWS = [
     ("localhost with a port is allowed", "http://localhost:5173", True),

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from multidict import CIMultiDict
 
-from corsproxy import policy
-from corsproxy.settings import Cors, CorsRule
+from corsproxy.config.model import Cors, CorsRule
+from corsproxy.cors import policy
 
 O = "http://localhost:5173"
 PV = {"origin", "access-control-request-method", "access-control-request-headers"}

@@ -9,7 +9,7 @@ import json
 from aiohttp import web
 from yarl import URL
 
-from corsproxy.settings import Cors, Route
+from corsproxy.config.model import Cors, Route
 from tests.conftest import ORIGIN, cors_headers, free_port, raw_request
 
 

@@ -12,7 +12,7 @@ from collections import Counter
 
 import pytest
 
-from corsproxy.server import DRAIN_SECONDS
+from corsproxy.serve.server import DRAIN_SECONDS
 from stress import load, shutdown, soak
 from stress.traffic import KINDS
 

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from corsproxy.rewrite import (
+from corsproxy.config.model import Cookies
+from corsproxy.proxy.rewrite import (
     BrowserSide,
     RouteMap,
     response_headers,
     rewrite_cookie,
     rewrite_location,
 )
-from corsproxy.settings import Cookies
 
 LOCAL = BrowserSide("http", "localhost:8080")
 LAN = BrowserSide("http", "devbox.lan:8080")

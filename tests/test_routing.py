@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from corsproxy.routing import RouteTable, origin_form
-from corsproxy.settings import Route
+from corsproxy.config.model import Route
+from corsproxy.proxy.routing import RouteTable, origin_form
 
 TABLE = RouteTable(
     (

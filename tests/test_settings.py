@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from corsproxy.settings import (
+from corsproxy.config.model import (
     ConfigError,
     Cors,
     CorsRule,
@@ -1113,7 +1113,7 @@ REUSE_PORT = [
     ids=[r[0] for r in REUSE_PORT],
 )
 def test_workers_need_so_reuseport(workers: int, reuse_port: bool, message: str | None) -> None:
-    from corsproxy.settings_checks import Invalid, workers_check
+    from corsproxy.config.checks import Invalid, workers_check
 
     check = workers_check(reuse_port)
     if message is None:

@@ -16,7 +16,7 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from corsproxy import http1, upstream
+from corsproxy.http import client, wire
 from tests.conftest import free_port
 
 Script = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
@@ -61,8 +61,8 @@ class RawUpstream:
 
 
 @pytest.fixture
-async def pool() -> AsyncIterator[upstream.Pool]:
-    pool = upstream.Pool()
+async def pool() -> AsyncIterator[client.Pool]:
+    pool = client.Pool()
     yield pool
     pool.close()
 
@@ -81,7 +81,7 @@ async def raw_upstream() -> AsyncIterator[Callable[[Script], Awaitable[RawUpstre
 
 
 async def fetch(
-    pool: upstream.Pool,
+    pool: client.Pool,
     port: int,
     method: str = "GET",
     *,
@@ -91,8 +91,8 @@ async def fetch(
     body_length: int | None = None,
     timeout: float = 5.0,
     read_timeout: float | None = 5.0,
-) -> upstream.Response:
-    head = http1.request_head(method, "/", [("Host", f"{host}:{port}"), *(headers or [])])
+) -> client.Response:
+    head = wire.request_head(method, "/", [("Host", f"{host}:{port}"), *(headers or [])])
     return await pool.request(
         scheme="http",
         host=host,
@@ -432,7 +432,7 @@ async def test_chunked_arrivals_may_end_anywhere(pool, raw_upstream, part1, part
 
 # Request bodies: a browser's body, read by aiohttp's server, relayed as proxy.forward() does
 
-POOL = web.AppKey("pool", upstream.Pool)
+POOL = web.AppKey("pool", client.Pool)
 PORT = web.AppKey("port", int)
 
 
@@ -454,7 +454,7 @@ async def relay(request: web.Request) -> web.Response:
             body=body,
             body_length=length,
         )
-    except upstream.UpstreamError as exc:
+    except client.UpstreamError as exc:
         return web.Response(status=502, text=type(exc).__name__)
     try:
         return web.Response(status=resp.status, body=await resp.read())
@@ -499,7 +499,7 @@ BODY_ROWS = [
     ("unknown length is sent chunked", 300_000, False),
     ("unknown length, empty body", 0, False),
     ("known length up to CHUNK goes out with the head", 1000, True),
-    ("known length of exactly CHUNK", upstream.CHUNK, True),
+    ("known length of exactly CHUNK", client.CHUNK, True),
     ("known length over CHUNK is streamed as is", 300_000, True),
 ]
 
@@ -537,13 +537,13 @@ async def test_a_streamed_body_is_not_replayed_on_a_stale_connection(raw_upstrea
 
 
 async def test_a_closed_port_is_connect_failed(pool):
-    with pytest.raises(upstream.ConnectFailed) as caught:
+    with pytest.raises(client.ConnectFailed) as caught:
         await fetch(pool, free_port())
     assert caught.value.os_error.errno == errno.ECONNREFUSED
 
 
 async def test_an_unresolvable_host_is_host_not_found(pool):
-    with pytest.raises(upstream.HostNotFound, match="no-such-host.invalid"):
+    with pytest.raises(client.HostNotFound, match="no-such-host.invalid"):
         await fetch(pool, 80, host="no-such-host.invalid")
 
 
@@ -585,50 +585,50 @@ REQUEST_ERROR_ROWS = [
         "closes before any byte",
         close_at_once,
         {},
-        upstream.Disconnected,
+        client.Disconnected,
         "before the response headers",
     ),
-    ("resets before any byte", reset_at_once, {}, upstream.Disconnected, None),
+    ("resets before any byte", reset_at_once, {}, client.Disconnected, None),
     (
         "closes in the middle of the head",
         sending(b"HTTP/1.1 200 OK\r\nContent-Ty"),
         {},
-        upstream.Disconnected,
+        client.Disconnected,
         "middle of the response head",
     ),
     (
         "sends garbage",
         sending(b"\x16\x03\x01 this is not http at all\r\n\r\n"),
         {},
-        upstream.InvalidResponse,
+        client.InvalidResponse,
         "not an HTTP response",
     ),
     (
         "sends garbage and stays open",
         sending_then_stalling(b"SSH-2.0-OpenSSH_9.6\r\n"),
         {},
-        upstream.InvalidResponse,
+        client.InvalidResponse,
         "not an HTTP response",
     ),
     (
         "bad status line",
         sending(b"HTTP/1.1 two hundred OK\r\nContent-Length: 0\r\n\r\n"),
         {},
-        upstream.InvalidResponse,
+        client.InvalidResponse,
         "bad status line",
     ),
     (
         "control character in a header",
         sending(b"HTTP/1.1 200 OK\r\nX-Bad: a\x00b\r\nContent-Length: 0\r\n\r\n"),
         {},
-        upstream.InvalidResponse,
+        client.InvalidResponse,
         "control character",
     ),
     (
         "differing Content-Lengths",
         sending(b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\nContent-Length: 5\r\n\r\nfine"),
         {},
-        upstream.InvalidResponse,
+        client.InvalidResponse,
         "Content-Length",
     ),
 ]
@@ -643,7 +643,7 @@ async def test_request_errors(pool, raw_upstream, script, options, error, messag
     server = await raw_upstream(script)
     with pytest.raises(error) as caught:
         await fetch(pool, server.port, **options)
-    assert isinstance(caught.value, upstream.UpstreamError)
+    assert isinstance(caught.value, client.UpstreamError)
     if message:
         assert message in str(caught.value)
 
@@ -654,7 +654,7 @@ async def test_no_head_within_timeout_is_a_plain_timeout(pool, raw_upstream, rea
     server = await raw_upstream(sending_then_stalling(b"HTTP/1.1 200 OK\r\n"))
     with pytest.raises(TimeoutError) as caught:
         await fetch(pool, server.port, timeout=0.2, read_timeout=read_timeout)
-    assert not isinstance(caught.value, upstream.IdleTimeout)
+    assert not isinstance(caught.value, client.IdleTimeout)
     assert "no response headers" in str(caught.value)
 
 
@@ -664,35 +664,35 @@ BODY_ERROR_ROWS = [
         "closes mid-body with Content-Length",
         sending(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nfine"),
         5.0,
-        upstream.Disconnected,
+        client.Disconnected,
         "6 of 10 bytes still due",
     ),
     (
         "closes inside a chunked body",
         sending(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nfine\r\n"),
         5.0,
-        upstream.Disconnected,
+        client.Disconnected,
         "chunked body",
     ),
     (
         "bad chunk size",
         sending(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nfine\r\n0\r\n\r\n"),
         5.0,
-        upstream.InvalidResponse,
+        client.InvalidResponse,
         "bad chunk size",
     ),
     (
         "chunk data longer than its size",
         sending(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nfine\r\n0\r\n\r\n"),
         5.0,
-        upstream.InvalidResponse,
+        client.InvalidResponse,
         "longer than its size",
     ),
     (
         "stalls mid-body",
         sending_then_stalling(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nfine"),
         0.2,
-        upstream.IdleTimeout,
+        client.IdleTimeout,
         "no data for 0.2 s",
     ),
     (
@@ -701,17 +701,17 @@ BODY_ERROR_ROWS = [
             b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nfine\r\n"
         ),
         0.2,
-        upstream.IdleTimeout,
+        client.IdleTimeout,
         "no data for 0.2 s",
     ),
 ]
 
 
-async def read_all(resp: upstream.Response) -> bytes:
+async def read_all(resp: client.Response) -> bytes:
     return await resp.read()
 
 
-async def iterate_chunks(resp: upstream.Response) -> bytes:
+async def iterate_chunks(resp: client.Response) -> bytes:
     return b"".join([piece async for piece in resp.chunks()])
 
 
@@ -765,7 +765,7 @@ async def test_a_slow_reader_holds_back_the_upstream(pool, raw_upstream):
     finally:
         resp.release()
     assert sum(sizes) == BIG
-    assert max(sizes) <= upstream.HIGH_WATER + TRANSPORT_READ, max(sizes)
+    assert max(sizes) <= client.HIGH_WATER + TRANSPORT_READ, max(sizes)
 
 
 # After the review: reset mid-body, the idle cap, Happy Eyeballs, Latin-1 header values
@@ -785,7 +785,7 @@ async def test_a_reset_inside_a_body_read_until_close_is_not_its_end(pool, raw_u
     server = await raw_upstream(reset_inside_a_body_read_until_close)
     resp = await fetch(pool, server.port)
     try:
-        with pytest.raises(upstream.Disconnected, match="reset"):
+        with pytest.raises(client.Disconnected, match="reset"):
             await resp.read()
     finally:
         resp.release()
@@ -796,7 +796,7 @@ async def test_idle_connections_beyond_the_cap_are_closed(pool, raw_upstream):
     closed_by_us = 0
     all_closed = asyncio.Event()
     extra = 6
-    burst = upstream.IDLE_PER_UPSTREAM + extra
+    burst = client.IDLE_PER_UPSTREAM + extra
     release = asyncio.Event()
     arrived = 0
 
@@ -857,6 +857,6 @@ async def test_every_address_refusing_is_connect_failed(pool):
             ports.append(sock.getsockname()[1])
     addresses = [(socket.AF_INET, ("127.0.0.1", port)) for port in ports]
     pool._dns[("app.test", ports[0])] = (float("inf"), addresses)
-    with pytest.raises(upstream.ConnectFailed) as caught:
+    with pytest.raises(client.ConnectFailed) as caught:
         await fetch(pool, ports[0], host="app.test")
     assert caught.value.os_error.errno == errno.ECONNREFUSED

@@ -17,8 +17,8 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from corsproxy.accesslog import pieces
-from corsproxy.workers import Restarts, exit_reason
+from corsproxy.proxy.accesslog import pieces
+from corsproxy.serve.workers import Restarts, exit_reason
 from tests.conftest import ORIGIN, free_port
 from tests.proc import ProxyProcess, corsproxy_command
 
@@ -170,8 +170,8 @@ async def test_workers_that_keep_dying_at_start_up_are_given_up_on(upstream, tmp
 
 PORT_ZERO = """
 import sys
-from corsproxy import workers
-from corsproxy.settings import Overrides, load
+from corsproxy.serve import workers
+from corsproxy.config.model import Overrides, load
 
 sys.exit(workers.run(load(Overrides(upstream=sys.argv[1], workers=2), {}), port=0))
 """

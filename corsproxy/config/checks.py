@@ -245,7 +245,7 @@ check_header_name = tokens_check("header name", "X-Request-Id")
 
 def check_origin_entry(value: object) -> str:
     """An allow_origins entry; origins.py owns the grammar and says what is wrong in words."""
-    from corsproxy.origins import compile_allow_entry  # origins.py is the one place that knows
+    from corsproxy.cors.origins import compile_allow_entry  # origins.py is the one place that knows
 
     if not isinstance(value, str):
         raise expected('an origin such as http://localhost:5173, "localhost" or "*"', value)

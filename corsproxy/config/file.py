@@ -9,8 +9,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
-from corsproxy.settings import TLS, Cookies, Cors, CorsRule, Listen, Route, Settings
-from corsproxy.settings_checks import (
+from corsproxy.config.checks import (
     Invalid,
     Problem,
     check_bool,
@@ -32,7 +31,8 @@ from corsproxy.settings_checks import (
     one_of,
     readable_file,
 )
-from corsproxy.settings_yaml import ListOf, Reader, Value, parse
+from corsproxy.config.model import TLS, Cookies, Cors, CorsRule, Listen, Route, Settings
+from corsproxy.config.yamllines import ListOf, Reader, Value, parse
 
 # Which check reads which key; the dataclasses in settings.py hold the defaults.
 TOP_KEYS = ("listen", "upstream", "routes", "cors", "log_level")

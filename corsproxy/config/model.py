@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from typing import Literal
 
-from corsproxy.settings_checks import (
+from corsproxy.config.checks import (
     LOG_LEVELS,
     Invalid,
     Problem,
@@ -23,7 +23,7 @@ from corsproxy.settings_checks import (
     check_workers,
     compile_path_glob,
 )
-from corsproxy.settings_describe import describe
+from corsproxy.config.describe import describe
 
 __all__ = [
     "LOG_LEVELS",
@@ -180,7 +180,7 @@ _Where = dict[str, tuple[str | None, int | None]]  # key path -> (source, line) 
 
 def load(overrides: Overrides, env: Mapping[str, str]) -> Settings:
     """Flags over environment over file over defaults; raises ConfigError with every problem."""
-    from corsproxy.settings_file import FileLayer, read_config  # it builds the dataclasses above
+    from corsproxy.config.file import FileLayer, read_config  # it builds the dataclasses above
 
     path, named_by = overrides.config, "--config"
     if path is None and env.get("CORSPROXY_CONFIG", "").strip():

@@ -12,7 +12,7 @@ from typing import Any
 
 import yaml
 
-from corsproxy.settings_checks import Check, Invalid, Problem, expected
+from corsproxy.config.checks import Check, Invalid, Problem, expected
 
 _MERGE = "tag:yaml.org,2002:merge"
 

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from urllib.parse import urljoin, urlsplit
 
-from corsproxy.fetchspec import (
+from corsproxy.cors.fetch import (
     FORBIDDEN_RESPONSE,
     SAFELISTED_METHODS,
     SAFELISTED_RESPONSE,
@@ -24,7 +24,7 @@ from corsproxy.fetchspec import (
     token_list,
     url_origin,
 )
-from corsproxy.findings import FINDINGS, Finding, FindingInfo
+from corsproxy.cors.findings import FINDINGS, Finding, FindingInfo
 
 __all__ = [
     "FINDINGS",

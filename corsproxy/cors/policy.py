@@ -12,9 +12,9 @@ import re
 from dataclasses import dataclass
 from enum import Enum
 
-from corsproxy.fetchspec import FORBIDDEN_RESPONSE, SAFELISTED_METHODS, SAFELISTED_RESPONSE
-from corsproxy.origins import OriginMatcher
-from corsproxy.settings import Cors, compile_path_glob, effective_cors
+from corsproxy.config.model import Cors, compile_path_glob, effective_cors
+from corsproxy.cors.fetch import FORBIDDEN_RESPONSE, SAFELISTED_METHODS, SAFELISTED_RESPONSE
+from corsproxy.cors.origins import OriginMatcher
 
 # Readable by JavaScript without Access-Control-Expose-Headers, so never listed there; and
 # the forbidden response-header names (Set-Cookie), which JavaScript can never read.

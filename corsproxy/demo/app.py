@@ -4,7 +4,7 @@ both, on three ports of one process. cli.py calls run(); tests and scripts call 
 Ports: the page on N (default 8700), the proxy on N+1, the backend on N+2, all bound to
 127.0.0.1 and addressed as http://localhost:PORT; a busy port is swapped for a free one.
 `--port-base 0` takes three free ports. The page's findings come from /diagnose, which
-runs doctor.diagnose() on the card's request, so the page says what `corsproxy doctor` says.
+runs probe.diagnose() on the card's request, so the page says what `corsproxy doctor` says.
 """
 
 from __future__ import annotations
@@ -23,9 +23,11 @@ from typing import Any, TextIO, TypeVar
 
 from aiohttp import web
 
-from corsproxy import demo_backend, doctor, server
-from corsproxy.accesslog import AccessLog
-from corsproxy.settings import Cors, Listen, Route, Settings
+from corsproxy.config.model import Cors, Listen, Route, Settings
+from corsproxy.demo import backend as demo_backend
+from corsproxy.doctor import probe
+from corsproxy.proxy.accesslog import AccessLog
+from corsproxy.serve import server
 
 DEFAULT_PORT_BASE = 8700
 HOST = "127.0.0.1"
@@ -87,7 +89,7 @@ async def _bind(
 
 
 def _static(name: str) -> bytes:
-    return resources.files("corsproxy").joinpath("static", name).read_bytes()
+    return resources.files("corsproxy.demo").joinpath("static", name).read_bytes()
 
 
 async def page_file(request: web.Request) -> web.StreamResponse:
@@ -125,16 +127,16 @@ async def diagnose(request: web.Request) -> web.Response:
             side: [await _doctor(base, origin, r) for r in card.requests]
             for side, base in sides.items()
         }
-    except doctor.DoctorError as error:
+    except probe.DoctorError as error:
         return web.json_response({"error": f"corsproxy doctor: {error}"}, status=502)
     return web.json_response({"card": card.id, **result})
 
 
 async def _doctor(base: str, origin: str, req: demo_backend.DemoRequest) -> dict[str, Any]:
-    report = await doctor.diagnose(
+    report = await probe.diagnose(
         base + req.path, origin, req.method, req.headers, credentials=req.credentials
     )
-    return json.loads(doctor.render_json(report))
+    return json.loads(probe.render_json(report))
 
 
 def build_page_app(ports: dict[str, int]) -> web.Application:

@@ -3,7 +3,6 @@ The I/O shell around judge.py: sends the preflight and request with aiohttp; rep
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import errno
 import socket
@@ -15,10 +14,18 @@ from urllib.parse import urlsplit
 import aiohttp
 from multidict import CIMultiDict
 
-from corsproxy import judge
-from corsproxy.fetchspec import FORBIDDEN_RESPONSE, is_forbidden_request_header, is_token
-from corsproxy.judge import Finding, PreflightNeed, ReadableHeaders
-from corsproxy.report import Exchange, Pairs, Report, blocked, fatal, render_json, render_text
+from corsproxy.cors import judge
+from corsproxy.cors.fetch import FORBIDDEN_RESPONSE, is_forbidden_request_header, is_token
+from corsproxy.cors.judge import Finding, PreflightNeed, ReadableHeaders
+from corsproxy.doctor.report import (
+    Exchange,
+    Pairs,
+    Report,
+    blocked,
+    fatal,
+    render_json,
+    render_text,
+)
 
 __all__ = ["DoctorError", "Exchange", "Report", "diagnose", "render_json", "render_text", "run"]
 
@@ -314,28 +321,3 @@ def run(
 ) -> int:
     """The CLI entry: prints the report; 0 allowed, 1 blocked, 2 bad use or unreachable host."""
     return asyncio.run(run_async(url, origin, method, raw_headers, credentials, insecure, as_json))
-
-
-def _main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m corsproxy.doctor")
-    parser.add_argument("url")
-    parser.add_argument("--origin", required=True)
-    parser.add_argument("--method", default="GET")
-    parser.add_argument("-H", dest="headers", action="append", default=[], metavar="NAME: VALUE")
-    parser.add_argument("--credentials", action="store_true")
-    parser.add_argument("--insecure", action="store_true")
-    parser.add_argument("--json", dest="as_json", action="store_true")
-    args = parser.parse_args(argv)
-    return run(
-        args.url,
-        args.origin,
-        args.method,
-        args.headers,
-        args.credentials,
-        args.insecure,
-        args.as_json,
-    )
-
-
-if __name__ == "__main__":
-    sys.exit(_main())

@@ -8,9 +8,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from corsproxy.fetchspec import PreflightNeed
-from corsproxy.findings import Finding
-from corsproxy.judge import ReadableHeaders
+from corsproxy.cors.fetch import PreflightNeed
+from corsproxy.cors.findings import Finding
+from corsproxy.cors.judge import ReadableHeaders
 
 Pairs = tuple[tuple[str, str], ...]
 

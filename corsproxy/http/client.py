@@ -20,7 +20,7 @@ from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from itertools import zip_longest
 
-from corsproxy import http1
+from corsproxy.http import wire
 
 CHUNK = 64 * 1024
 HIGH_WATER = 256 * 1024  # stop reading from the upstream while the browser is this far behind
@@ -176,14 +176,14 @@ class Response:
         pool: Pool,
         key: tuple[str, str, int, bool],
         conn: _Connection,
-        head: http1.ResponseHead,
+        head: wire.ResponseHead,
         read_timeout: float | None,
         sending: asyncio.Task[None] | None,
     ) -> None:
         self.status = head.status
         self.reason = head.reason
         self.headers = head.headers
-        self.length = head.length if head.framing is http1.Framing.LENGTH else None
+        self.length = head.length if head.framing is wire.Framing.LENGTH else None
         self.framing = head.framing
         self._pool = pool
         self._key = key
@@ -192,8 +192,8 @@ class Response:
         self._read_timeout = read_timeout
         self._sending = sending
         self._left = head.length or 0
-        self._chunked = http1.ChunkedDecoder() if head.framing is http1.Framing.CHUNKED else None
-        self._complete = head.framing is http1.Framing.NONE or self.length == 0
+        self._chunked = wire.ChunkedDecoder() if head.framing is wire.Framing.CHUNKED else None
+        self._complete = head.framing is wire.Framing.NONE or self.length == 0
 
     async def read(self) -> bytes:
         """The whole body (for the small ones, whose length is known)."""
@@ -219,7 +219,7 @@ class Response:
             elif buffer:
                 # Copied once (a slice of a bytearray is a copy already): short-lived double
                 # copies of a 512 KiB buffer made RSS creep up in the soak.
-                if framing is http1.Framing.LENGTH:
+                if framing is wire.Framing.LENGTH:
                     take = min(self._left, len(buffer))
                     if take == len(buffer):
                         pieces = [bytes(buffer)]
@@ -232,7 +232,7 @@ class Response:
                 elif self._chunked is not None:
                     try:
                         pieces = self._chunked.feed(buffer)
-                    except http1.InvalidResponse as exc:
+                    except wire.InvalidResponse as exc:
                         raise InvalidResponse(str(exc)) from None
                     self._complete = self._chunked.done
                 else:
@@ -244,12 +244,12 @@ class Response:
                         yield piece
                 continue
             if conn.closed:
-                if framing is http1.Framing.UNTIL_CLOSE and conn.error is None:
+                if framing is wire.Framing.UNTIL_CLOSE and conn.error is None:
                     self._complete = True  # a clean close is how this body ends
                     return
-                if framing is http1.Framing.UNTIL_CLOSE:
+                if framing is wire.Framing.UNTIL_CLOSE:
                     raise Disconnected(f"the connection was reset ({conn.error})")
-                if framing is http1.Framing.LENGTH:
+                if framing is wire.Framing.LENGTH:
                     due = f"{self._left} of {self._head.length} bytes still due"
                     raise Disconnected(f"the connection closed with {due}")
                 raise Disconnected("the connection closed inside the chunked body")
@@ -481,7 +481,7 @@ def _connect_error(errors: list[BaseException]) -> UpstreamError | BaseException
     return errors[-1] if errors else ConnectFailed(OSError("no address to connect to"))
 
 
-async def _read_head(conn: _Connection, method: str, deadline: float) -> http1.ResponseHead:
+async def _read_head(conn: _Connection, method: str, deadline: float) -> wire.ResponseHead:
     """The response head, skipping interim 1xx responses (100 Continue, 103 Early Hints).
 
     Only the route's `timeout` applies here; read_timeout is for the gaps inside a body.
@@ -489,8 +489,8 @@ async def _read_head(conn: _Connection, method: str, deadline: float) -> http1.R
     searched = 0
     while True:
         try:
-            end = http1.find_head_end(conn.buffer, searched)
-        except http1.InvalidResponse as exc:
+            end = wire.find_head_end(conn.buffer, searched)
+        except wire.InvalidResponse as exc:
             raise InvalidResponse(str(exc)) from None
         if end < 0:
             if conn.closed:
@@ -510,8 +510,8 @@ async def _read_head(conn: _Connection, method: str, deadline: float) -> http1.R
         del conn.buffer[:end]
         searched = 0
         try:
-            head = http1.parse_response_head(raw, method)
-        except http1.InvalidResponse as exc:
+            head = wire.parse_response_head(raw, method)
+        except wire.InvalidResponse as exc:
             raise InvalidResponse(str(exc)) from None
         if 100 <= head.status < 200 and head.status != 101:
             continue

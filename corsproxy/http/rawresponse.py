@@ -3,7 +3,7 @@
 aiohttp's web.Response builds a header multidict, fills in Date, Server and Content-Length,
 serialises them and then writes; for a preflight answer or a small proxied body that was
 a third of the proxy's own CPU per request. The proxy already holds its header list, so it
-serialises that once (http1.response_head) and hands aiohttp an object that, like any
+serialises that once (wire.response_head) and hands aiohttp an object that, like any
 StreamResponse, has prepare() and write_eof(): aiohttp's request loop needs nothing more.
 
 Used only when the browser's connection is plain HTTP/1.1 keep-alive; anything else
@@ -18,7 +18,7 @@ from email.utils import formatdate
 from aiohttp import web
 from aiohttp.http import HttpVersion11
 
-from corsproxy import http1
+from corsproxy.http import wire
 
 
 class RawResponse:
@@ -47,16 +47,14 @@ def usable(request: web.BaseRequest) -> bool:
     return request.version == HttpVersion11 and request.keep_alive
 
 
-def build(
-    status: int, reason: str | None, headers: http1.Headers, body: bytes = b""
-) -> RawResponse:
+def build(status: int, reason: str | None, headers: wire.Headers, body: bytes = b"") -> RawResponse:
     """The response with a Content-Length of its own (not for 1xx/204/304) and a Date."""
     fields = [(n, v) for n, v in headers if n.lower() != "content-length"]
     if status >= 200 and status not in (204, 304):
         fields.append(("Content-Length", str(len(body))))
     if not any(n.lower() == "date" for n, _ in fields):
         fields.append(("Date", http_date()))
-    return RawResponse(status, http1.response_head(status, reason, fields) + body)
+    return RawResponse(status, wire.response_head(status, reason, fields) + body)
 
 
 _date_second = 0

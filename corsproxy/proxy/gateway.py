@@ -15,8 +15,8 @@ from dataclasses import dataclass
 
 import aiohttp
 
-from corsproxy import upstream
-from corsproxy.routing import CompiledRoute
+from corsproxy.http import client
+from corsproxy.proxy.routing import CompiledRoute
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,26 +48,26 @@ async def explain(exc: BaseException, route: CompiledRoute, index: int) -> Gatew
             f"no response headers within {route.route.timeout:g} s",
             f"raise timeout on {where} if the backend is just slow",
         )
-    if isinstance(exc, upstream.CertificateRejected | aiohttp.ClientConnectorCertificateError):
+    if isinstance(exc, client.CertificateRejected | aiohttp.ClientConnectorCertificateError):
         return GatewayError(
             502,
             "upstream TLS certificate rejected",
             f"{route.host}: {exc.certificate_error}",
             f"set verify_tls: false on {where} to accept a self-signed certificate",
         )
-    if isinstance(exc, upstream.HostNotFound | aiohttp.ClientConnectorDNSError):
+    if isinstance(exc, client.HostNotFound | aiohttp.ClientConnectorDNSError):
         return GatewayError(502, "upstream host not found", f"cannot resolve {route.host!r}")
-    if isinstance(exc, upstream.ConnectFailed | aiohttp.ClientConnectorError):
+    if isinstance(exc, client.ConnectFailed | aiohttp.ClientConnectorError):
         return GatewayError(502, "upstream unreachable", await _connect_detail(exc.os_error, route))
     if isinstance(exc, ssl.SSLError | aiohttp.ClientSSLError):
         return GatewayError(502, "upstream TLS handshake failed", str(exc))
-    if isinstance(exc, upstream.Disconnected):
+    if isinstance(exc, client.Disconnected):
         return GatewayError(502, "upstream broke off", str(exc))
     if isinstance(exc, aiohttp.ServerDisconnectedError):
         return GatewayError(
             502, "upstream broke off", "the connection closed before the response headers"
         )
-    if isinstance(exc, upstream.InvalidResponse):
+    if isinstance(exc, client.InvalidResponse):
         return GatewayError(502, "upstream sent an invalid response", str(exc))
     if isinstance(exc, aiohttp.ClientResponseError):
         return GatewayError(502, "upstream sent an invalid response", exc.message or str(exc))

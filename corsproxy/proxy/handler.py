@@ -17,22 +17,15 @@ from aiohttp import web
 from aiohttp.http import RawRequestMessage
 from multidict import CIMultiDict
 
-from corsproxy import (
-    __version__,
-    headers,
-    http1,
-    judge,
-    policy,
-    rawresponse,
-    rewrite,
-    upstream,
-    websocket,
-)
-from corsproxy.accesslog import AccessLog, Entry
-from corsproxy.gateway import GatewayError, explain
-from corsproxy.hosts import HostGuard
-from corsproxy.routing import CompiledRoute, RouteTable, Target
-from corsproxy.settings import Settings
+from corsproxy import __version__
+from corsproxy.config.model import Settings
+from corsproxy.cors import judge, policy
+from corsproxy.http import client, rawresponse, wire
+from corsproxy.proxy import headers, rewrite, websocket
+from corsproxy.proxy.accesslog import AccessLog, Entry
+from corsproxy.proxy.gateway import GatewayError, explain
+from corsproxy.proxy.hostguard import HostGuard
+from corsproxy.proxy.routing import CompiledRoute, RouteTable, Target
 
 HEALTH_PATH = "/__corsproxy/health"
 # Bodies up to this size are read whole and sent with the headers in one write: bounded
@@ -91,7 +84,7 @@ class Proxy:
         self._decisions: dict[tuple, tuple[policy.Decision, str]] = {}
         self._preflights: dict[policy.Decision, tuple[str, rawresponse.RawResponse]] = {}
         self._judged: dict[tuple, tuple[str, ...]] = {}  # see _upstream_alone
-        self.pool = upstream.Pool()  # every proxied HTTP request
+        self.pool = client.Pool()  # every proxied HTTP request
         self.session: aiohttp.ClientSession | None = None  # WebSocket upgrades only
 
     async def start(self) -> None:
@@ -272,7 +265,7 @@ class Proxy:
         if body is not None and request.content_length is None:
             out_headers.append(("Transfer-Encoding", "chunked"))  # re-framed by this hop
         try:
-            head = http1.request_head(
+            head = wire.request_head(
                 request.method, target.url[len(route.upstream_origin) :] or "/", out_headers
             )
         except ValueError as exc:
@@ -290,7 +283,7 @@ class Proxy:
                 route.route.timeout,
                 route.route.read_timeout,
             )
-        except (upstream.UpstreamError, TimeoutError, OSError) as exc:
+        except (client.UpstreamError, TimeoutError, OSError) as exc:
             return await self.gateway_error(exc, target, decision, entry)
         try:
             return await self._respond(request, response, target, decision, entry)
@@ -300,13 +293,13 @@ class Proxy:
     async def _respond(
         self,
         request: web.BaseRequest,
-        response: upstream.Response,
+        response: client.Response,
         target: Target,
         decision: policy.Decision,
         entry: Entry,
     ) -> Answer:
         raw = response.headers
-        if response.framing in (http1.Framing.CHUNKED, http1.Framing.UNTIL_CLOSE):
+        if response.framing in (wire.Framing.CHUNKED, wire.Framing.UNTIL_CLOSE):
             # RFC 9112 §6.3: a Content-Length next to Transfer-Encoding is wrong and must go,
             # or aiohttp would cut the body to it; this hop frames the body its own way.
             raw = [(n, v) for n, v in raw if n.lower() != "content-length"]
@@ -334,7 +327,7 @@ class Proxy:
         if not no_body and length is not None and length <= SMALL_BODY:
             try:
                 data = await response.read()
-            except upstream.UpstreamError as exc:
+            except client.UpstreamError as exc:
                 return await self.gateway_error(exc, target, decision, entry)
             if rawresponse.usable(request):
                 return rawresponse.build(response.status, response.reason, out, data)
@@ -349,7 +342,7 @@ class Proxy:
         try:
             async for chunk in response.chunks():
                 await reply.write(chunk)
-        except upstream.UpstreamError as exc:
+        except client.UpstreamError as exc:
             # The upstream broke off mid-body: abort, so the browser sees a failed load
             # rather than a silently truncated 200.
             entry.notes.append(f"upstream broke off mid-body ({exc}); aborted")

@@ -6,7 +6,7 @@ re-pointed at 127.0.0.1 sends `Host: evil.example`; refusing it keeps that page 
 
 from __future__ import annotations
 
-from corsproxy.origins import is_loopback_host
+from corsproxy.cors.origins import is_loopback_host
 
 _ANY_INTERFACE = ("0.0.0.0", "::", "[::]", "")
 

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from corsproxy.hosts import host_name
-from corsproxy.origins import is_loopback_host
-from corsproxy.settings import Cookies
+from corsproxy.config.model import Cookies
+from corsproxy.cors.origins import is_loopback_host
+from corsproxy.proxy.hostguard import host_name
 
 REDIRECT_HEADERS = frozenset({"location", "content-location"})
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from corsproxy.settings import Route
+from corsproxy.config.model import Route
 
 
 @dataclass(frozen=True, slots=True)

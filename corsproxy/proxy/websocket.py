@@ -15,12 +15,12 @@ from aiohttp import WSMsgType, web
 from multidict import CIMultiDict
 from yarl import URL
 
-from corsproxy import policy
-from corsproxy.accesslog import Entry
-from corsproxy.routing import Target
+from corsproxy.cors import policy
+from corsproxy.proxy.accesslog import Entry
+from corsproxy.proxy.routing import Target
 
 if TYPE_CHECKING:
-    from corsproxy.proxy import Proxy
+    from corsproxy.proxy.handler import Proxy
 
 # aiohttp negotiates these itself on each side of the relay.
 _HANDSHAKE = frozenset(

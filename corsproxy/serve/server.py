@@ -17,11 +17,11 @@ from typing import TypeVar
 
 from aiohttp import web
 
-from corsproxy.accesslog import AccessLog
-from corsproxy.lenient import ProxyServer
-from corsproxy.listener import Listener
-from corsproxy.proxy import Proxy
-from corsproxy.settings import Settings
+from corsproxy.config.model import Settings
+from corsproxy.http.fastpath import ProxyServer
+from corsproxy.proxy.accesslog import AccessLog
+from corsproxy.proxy.handler import Proxy
+from corsproxy.serve.listener import Listener
 
 DRAIN_SECONDS = 5.0
 # A connection that has not sent a complete request head this long after connecting (or
@@ -182,7 +182,7 @@ async def serve_forever(settings: Settings) -> None:
 def run(settings: Settings) -> int:
     """Blocking entry point for `corsproxy serve`; uvloop is used when installed."""
     if settings.listen.workers > 1:
-        from corsproxy import workers
+        from corsproxy.serve import workers
 
         return workers.run(settings)
     run_loop(serve_forever(settings))

@@ -26,10 +26,10 @@ import traceback
 from dataclasses import dataclass
 from typing import NoReturn
 
-from corsproxy import server
-from corsproxy.accesslog import AccessLog
-from corsproxy.listener import reserve
-from corsproxy.settings import Settings
+from corsproxy.config.model import Settings
+from corsproxy.proxy.accesslog import AccessLog
+from corsproxy.serve import server
+from corsproxy.serve.listener import reserve
 
 START_SECONDS = 1.0  # a worker that dies sooner after it was forked failed to start
 STOP_SECONDS = server.DRAIN_SECONDS + 5.0  # after SIGTERM; a worker still there is then killed

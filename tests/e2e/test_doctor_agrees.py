@@ -2,7 +2,7 @@
 
 For each backend that does CORS itself (rightly, or wrongly in one way: servers.CORS_CASES and
 the /wrong/ endpoints), the page runs fetch() with a method, headers and credentials mode, and
-doctor.diagnose() sends the same request from the same origin. The verdicts must agree
+probe.diagnose() sends the same request from the same origin. The verdicts must agree
 (fetch() resolved = allowed, TypeError = blocked); where Chromium blocks, the console message
 it logged must be the finding's Chromium sentence, character for character; where it allows,
 the response headers JavaScript can read must be those doctor lists as readable.
@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from corsproxy import doctor
+from corsproxy.doctor import probe
 from tests.e2e.conftest import FAILED, TIMEOUT, OpenPage, Proxies, Servers, Tab
 
 pytestmark = [pytest.mark.browser, pytest.mark.asyncio(loop_scope="session")]
@@ -304,10 +304,10 @@ async def in_chromium(tab: Tab, url: str, case: Case) -> Judged:
 
 async def by_doctor(url: str, origin: str, case: Case) -> tuple[Judged, str | None]:
     """doctor's verdict in Chromium's words, and the finding's name."""
-    report = await doctor.diagnose(
+    report = await probe.diagnose(
         url, origin, case.method, list(case.headers.items()), case.credentials
     )
-    document = json.loads(doctor.render_json(report))
+    document = json.loads(probe.render_json(report))
     assert document["verdict"] == report.verdict
     if report.verdict == "allowed":
         assert report.readable is not None
