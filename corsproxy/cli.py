@@ -92,7 +92,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _load(args: argparse.Namespace, with_flags: bool):
     """Load settings from flags, environment and file; print every problem and return None."""
-    from corsproxy.config.model import ConfigError, Overrides, load
+    from corsproxy.config.load import ConfigError, Overrides, load
 
     port: int | str | None = getattr(args, "port", None)
     workers: int | str | None = getattr(args, "workers", None)
@@ -125,10 +125,13 @@ def _serve(args: argparse.Namespace) -> int:
     settings = _load(args, with_flags=True)
     if settings is None:
         return USAGE_ERROR
-    from corsproxy.serve import server
+    from corsproxy.serve import server, workers
 
     try:
-        return server.run(settings)
+        if settings.listen.workers > 1:
+            return workers.run(settings)
+        server.run_loop(server.serve_forever(settings))
+        return 0
     except OSError as exc:
         where = f"{settings.listen.host}:{settings.listen.port}"
         reason = (exc.strerror or str(exc)).lower()
@@ -144,7 +147,7 @@ def _check(args: argparse.Namespace) -> int:
     settings = _load(args, with_flags=False)
     if settings is None:
         return USAGE_ERROR
-    from corsproxy.config.model import describe
+    from corsproxy.config.describe import describe
 
     print(describe(settings))
     return 0

@@ -17,7 +17,9 @@ import trustme
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from corsproxy.config.model import ConfigError, Cookies, Cors, Overrides, Settings, describe, load
+from corsproxy.config.describe import describe
+from corsproxy.config.load import ConfigError, Overrides, load
+from corsproxy.config.model import Cookies, Cors, Settings
 from corsproxy.cors import judge
 from corsproxy.cors.fetch import needs_preflight, url_origin
 from corsproxy.cors.origins import OriginMatcher, compile_allow_entry, parse_origin

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from corsproxy.config.model import Overrides, load
+from corsproxy.config.load import Overrides, load
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text()

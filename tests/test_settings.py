@@ -7,18 +7,16 @@ from pathlib import Path
 
 import pytest
 
+from corsproxy.config.describe import describe
+from corsproxy.config.load import ConfigError, Overrides, load
 from corsproxy.config.model import (
-    ConfigError,
     Cors,
     CorsRule,
-    Overrides,
     Problem,
     Route,
     Settings,
     compile_path_glob,
-    describe,
     effective_cors,
-    load,
 )
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "config.example.yaml"

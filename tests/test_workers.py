@@ -171,7 +171,7 @@ async def test_workers_that_keep_dying_at_start_up_are_given_up_on(upstream, tmp
 PORT_ZERO = """
 import sys
 from corsproxy.serve import workers
-from corsproxy.config.model import Overrides, load
+from corsproxy.config.load import Overrides, load
 
 sys.exit(workers.run(load(Overrides(upstream=sys.argv[1], workers=2), {}), port=0))
 """

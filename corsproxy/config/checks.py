@@ -14,7 +14,7 @@ import ssl
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
+from typing import Any, TypeGuard
 from urllib.parse import urlsplit
 
 LOG_LEVELS = ("debug", "info", "warning", "error")
@@ -69,7 +69,7 @@ def expected(what: str, value: object) -> Invalid:
     return Invalid(f"expected {what}; got {got(value)}")
 
 
-def is_int(value: object) -> bool:
+def is_int(value: object) -> TypeGuard[int]:
     """YAML's true/false are Python ints; a port of `true` must still be refused."""
     return isinstance(value, int) and not isinstance(value, bool)
 
@@ -113,9 +113,8 @@ check_workers = workers_check(hasattr(socket, "SO_REUSEPORT"))
 
 def check_seconds(value: object) -> float:
     """Timeouts: zero or infinity would mean "wait forever" by accident."""
-    number = isinstance(value, float) or is_int(value)
     try:
-        if number and math.isfinite(value) and value > 0:
+        if (isinstance(value, float) or is_int(value)) and math.isfinite(value) and value > 0:
             return float(value)
     except OverflowError:  # an integer too large for a float
         pass

@@ -7,10 +7,8 @@ from __future__ import annotations
 
 import json
 import re
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from corsproxy.config.model import Cors, CorsRule, Route, Settings
+from corsproxy.config.model import Cors, CorsRule, Route, Settings
 
 _PLAIN = re.compile(r"[A-Za-z0-9_/.][\w./:@+-]*")
 _RULE_FIELDS = (

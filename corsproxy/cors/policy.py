@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from enum import Enum
+from typing import Any
 
 from corsproxy.config.model import Cors, compile_path_glob, effective_cors
 from corsproxy.cors.fetch import FORBIDDEN_RESPONSE, SAFELISTED_METHODS, SAFELISTED_RESPONSE
@@ -91,7 +92,7 @@ class PolicySet:
 
 def compile_policy(cors: Cors) -> PolicySet:
     """Compile `cors` and each of its rules into the policies decide() uses."""
-    rules = []
+    rules: list[tuple[Any, CompiledPolicy]] = []
     for index, rule in enumerate(cors.rules):
         policy = _compile_one(effective_cors(cors, rule), f"cors.rules[{index}]")
         rules.extend((compile_path_glob(path), policy) for path in rule.paths)

@@ -20,6 +20,8 @@ from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from itertools import zip_longest
 
+import aiohttp
+
 from corsproxy.http import wire
 
 CHUNK = 64 * 1024
@@ -340,7 +342,7 @@ class Pool:
         verify: bool,
         method: str,
         head: bytes,
-        body: asyncio.StreamReader | None,
+        body: aiohttp.StreamReader | None,
         body_length: int | None,
         timeout: float,
         read_timeout: float | None,
@@ -519,7 +521,7 @@ async def _read_head(conn: _Connection, method: str, deadline: float) -> wire.Re
         return head
 
 
-async def _send_body(conn: _Connection, body: asyncio.StreamReader, chunked: bool) -> None:
+async def _send_body(conn: _Connection, body: aiohttp.StreamReader, chunked: bool) -> None:
     """Stream the browser's body upstream, re-framed as chunked when its length is unknown."""
     transport = conn.transport
     assert transport is not None

@@ -86,7 +86,7 @@ async def _connect_detail(os_error: OSError | None, route: CompiledRoute) -> str
         infos = await asyncio.get_running_loop().getaddrinfo(
             route.host, route.port, type=socket.SOCK_STREAM
         )
-        addresses = list(dict.fromkeys(info[4][0] for info in infos))
+        addresses = list(dict.fromkeys(str(info[4][0]) for info in infos))
     except OSError:
         addresses = [route.host]
     return f"{what} on {' and '.join(addresses)} port {route.port}"

@@ -19,21 +19,19 @@ from multidict import CIMultiDict
 
 from corsproxy import __version__
 from corsproxy.config.model import Settings
-from corsproxy.cors import judge, policy
+from corsproxy.cors import policy
 from corsproxy.http import client, rawresponse, wire
 from corsproxy.proxy import headers, rewrite, websocket
 from corsproxy.proxy.accesslog import AccessLog, Entry
+from corsproxy.proxy.classify import HEALTH_PATH, Classified, Classifier, Kind, Memo
 from corsproxy.proxy.gateway import GatewayError, explain
-from corsproxy.proxy.hostguard import HostGuard
-from corsproxy.proxy.routing import CompiledRoute, RouteTable, Target
+from corsproxy.proxy.routing import CompiledRoute, Target
+from corsproxy.proxy.upstreamalone import upstream_alone
 
-HEALTH_PATH = "/__corsproxy/health"
 # Bodies up to this size are read whole and sent with the headers in one write: bounded
 # memory, and one write instead of three for the typical small API response.
 SMALL_BODY = 64 * 1024
-CHUNK = 64 * 1024
 MAX_HEADER_LINE = 64 * 1024
-DECISIONS_KEPT = 4096  # remembered CORS decisions; forgotten all at once when full
 
 
 # What a handler returns to aiohttp: its own response types, or ready-made bytes.
@@ -46,7 +44,6 @@ class Prepared:
 
     index: int  # its place in the config, for messages such as "raise timeout on routes[1]"
     scheme: str  # http or https, for the upstream pool
-    timeout: aiohttp.ClientTimeout
     ssl: bool  # False: accept any certificate (verify_tls: false)
     rewrite_map: rewrite.RouteMap
 
@@ -56,9 +53,6 @@ def _prepare(route: CompiledRoute, index: int) -> Prepared:
     return Prepared(
         index=index,
         scheme=route.upstream_origin.split(":", 1)[0].lower(),
-        timeout=aiohttp.ClientTimeout(
-            total=None, sock_connect=settings.timeout, sock_read=settings.read_timeout
-        ),
         ssl=settings.verify_tls,
         rewrite_map=rewrite.RouteMap(
             route.upstream_origin.lower() + route.base[len(route.upstream_origin) :],
@@ -69,26 +63,25 @@ def _prepare(route: CompiledRoute, index: int) -> Prepared:
 
 
 class Proxy:
-    """Compiled settings plus the one pooled upstream session; handle() is the web handler."""
+    """Compiled settings plus the upstream pools; handle() is the web handler."""
 
     def __init__(self, settings: Settings, log: AccessLog | None = None) -> None:
         self.settings = settings
-        self.routes = RouteTable(settings.routes)
-        self.policies = policy.compile_policy(settings.cors)
-        self.hosts = HostGuard(settings.listen.host, settings.listen.allowed_hosts)
+        self.classifier = Classifier(settings)
+        self.routes = self.classifier.routes
         self.log = log or AccessLog(settings.log_level)
         self.scheme = "https" if settings.listen.tls else "http"
+        self.raw_responses = True  # ready-made bytes for small answers (fastpath.enabled())
         order = {id(route): i for i, route in enumerate(settings.routes)}
         self.prepared = {id(r.route): _prepare(r, order[id(r.route)]) for r in self.routes.routes}
         self._all_maps = tuple(p.rewrite_map for p in self.prepared.values())
-        self._decisions: dict[tuple, tuple[policy.Decision, str]] = {}
-        self._preflights: dict[policy.Decision, tuple[str, rawresponse.RawResponse]] = {}
-        self._judged: dict[tuple, tuple[str, ...]] = {}  # see _upstream_alone
+        self._preflights: Memo[policy.Decision, tuple[str, rawresponse.RawResponse]] = Memo()
+        self._judged: Memo[tuple, tuple[str, ...]] = Memo()  # see upstream_alone()
         self.pool = client.Pool()  # every proxied HTTP request
         self.session: aiohttp.ClientSession | None = None  # WebSocket upgrades only
 
     async def start(self) -> None:
-        """Open the upstream pool: no cookie jar, no automatic headers, no decompression."""
+        """Open the WebSocket client: no cookie jar, no automatic headers, no decompression."""
         connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=10, enable_cleanup_closed=True)
         self.session = aiohttp.ClientSession(
             connector=connector,
@@ -107,128 +100,90 @@ class Proxy:
             await self.session.close()
 
     async def handle(self, request: web.BaseRequest) -> Answer:
-        """The web handler for every request the proxy receives."""
+        """The web handler for every request the proxy receives: classify, then act, then log."""
         started = time.perf_counter()
         entry = Entry(request.method, request.raw_path)
         try:
-            response = await self._dispatch(request, entry)
+            seen = self.classifier.classify(request.method, request.raw_path, request.headers)
+            entry.origin, entry.decision = seen.origin, seen.described
+            response = await self._act(request, seen, entry)
         finally:
             if self.log.enabled or entry.status >= 403:
                 self.log.emit(entry, (time.perf_counter() - started) * 1000)
         return response
 
-    async def _dispatch(self, request: web.BaseRequest, entry: Entry) -> Answer:
-        req_headers = request.headers
-        if request.method == "CONNECT":
+    async def _act(self, request: web.BaseRequest, seen: Classified, entry: Entry) -> Answer:
+        """Each kind of request to its answer, in the order classify() tells them apart."""
+        kind = seen.kind
+        if kind is Kind.CONNECT:
             return _json(entry, 405, {"error": "CONNECT is refused: this is not an open proxy"})
-        if not self.hosts.allows(req_headers.get("Host")):
-            entry.decision = f"refused: Host {req_headers.get('Host')!r} is not an allowed host"
-            body = {
-                "error": "host not allowed",
-                "detail": f"Host {req_headers.get('Host')!r} is not localhost or in "
-                "listen.allowed_hosts (DNS-rebinding guard)",
-            }
-            return _json(entry, 403, body)
-        origins = req_headers.getall("Origin", ())
-        origin = origins[0] if len(origins) == 1 else (", ".join(origins) or None)
-        entry.origin = origin
-        if request.raw_path.startswith(HEALTH_PATH) and request.path == HEALTH_PATH:
-            return self._health(entry)
-        target = self.routes.match(request.raw_path)
-        if target is None:
-            return self._no_route(request, entry, origin)
-        rule = self.policies.for_path(target.path)
-        decision, entry.decision = self._decide(
-            rule,
-            request.method,
-            origin,
-            req_headers.get("Access-Control-Request-Method"),
-            req_headers.get("Access-Control-Request-Headers"),
-            req_headers.get("Access-Control-Request-Private-Network"),
-        )
-        if decision.verdict is policy.Verdict.PREFLIGHT:
+        if kind is Kind.HOST_REFUSED:
+            return self._host_refused(request, entry)
+        if kind is Kind.INTERNAL:
+            return self._internal(seen, entry)
+        decision = seen.decision
+        assert decision is not None
+        if kind is Kind.NO_ROUTE:
+            return self._no_route(request, entry, decision)
+        if kind is Kind.PREFLIGHT:
             entry.status = 204
-            if rawresponse.usable(request):
+            if self.raw_responses and rawresponse.usable(request):
                 return self._preflight_answer(decision)
             return web.Response(status=204, headers=CIMultiDict(decision.headers))
-        if decision.verdict is policy.Verdict.PREFLIGHT_REFUSED:
+        if kind is Kind.PREFLIGHT_REFUSED:
             entry.status = 403
             return web.Response(
                 status=403,
                 text=f"corsproxy: preflight refused: {decision.reason}\n",
                 headers={"Vary": policy.PREFLIGHT_VARY},
             )
-        if req_headers.get("Upgrade", "").lower() == "websocket" and target.route.route.websocket:
-            return await websocket.relay(self, request, target, decision, entry)
-        return await self.forward(request, target, decision, entry)
+        assert seen.target is not None
+        if kind is Kind.WEBSOCKET:
+            return await self._websocket(request, seen.target, decision, entry)
+        return await self.forward(request, seen.target, decision, entry)
 
-    def _decide(
-        self,
-        rule: policy.CompiledPolicy,
-        method: str,
-        origin: str | None,
-        request_method: str | None,
-        request_headers: str | None,
-        private_network: str | None,
-    ) -> tuple[policy.Decision, str]:
-        """policy.decide() and its log wording, remembered: a page repeats the same few
-        requests all day, and the decision depends on nothing else."""
-        key = (id(rule), method, origin, request_method, request_headers, private_network)
-        known = self._decisions.get(key)
-        if known is None:
-            if len(self._decisions) >= DECISIONS_KEPT:
-                self._decisions.clear()
-            decision = policy.decide(
-                rule, method, origin, request_method, request_headers, private_network
-            )
-            known = self._decisions[key] = (decision, _describe(decision))
-        return known
+    async def _websocket(
+        self, request: web.BaseRequest, target: Target, decision: policy.Decision, entry: Entry
+    ) -> web.StreamResponse:
+        assert self.session is not None, "Proxy.start() opens the WebSocket client"
+        upstream_side = websocket.Upstream(
+            self.session,
+            self.upstream_headers(request, target, decision),
+            self.prepared[id(target.route.route)].ssl,
+            self.cors_json,
+            self.gateway_error,
+        )
+        return await websocket.relay(upstream_side, request, target, decision, entry)
 
     def answer_at_once(self, message: RawRequestMessage) -> bytes | None:
-        """A granted preflight's answer, straight from the parser (lenient.py), or None.
+        """A granted preflight's answer, straight from the parser (http/fastpath.py), or None.
 
         Preflights are most of a page's requests that never reach the upstream, and they
         are answered from memory; doing so before aiohttp builds a request, a task and a
-        response for each halves their cost. Anything else (refused, health, no route, a
-        Host the guard refuses) returns None and goes through handle() as usual.
+        response for each halves their cost. Anything else returns None and goes through
+        handle(), which classifies it the same way.
         """
-        headers = message.headers
-        if message.method != "OPTIONS" or "Access-Control-Request-Method" not in headers:
+        if message.method != "OPTIONS":
             return None
         started = time.perf_counter()
-        origins = headers.getall("Origin", ())
-        path = message.path
-        if len(origins) != 1 or path.startswith(HEALTH_PATH):
+        seen = self.classifier.classify("OPTIONS", message.path, message.headers)
+        if seen.kind is not Kind.PREFLIGHT:
             return None
-        if not self.hosts.allows(headers.get("Host")):
-            return None
-        target = self.routes.match(path)
-        if target is None:
-            return None
-        decision, described = self._decide(
-            self.policies.for_path(target.path),
-            "OPTIONS",
-            origins[0],
-            headers.get("Access-Control-Request-Method"),
-            headers.get("Access-Control-Request-Headers"),
-            headers.get("Access-Control-Request-Private-Network"),
-        )
-        if decision.verdict is not policy.Verdict.PREFLIGHT:
-            return None
-        answer = self._preflight_answer(decision)
+        assert seen.decision is not None
+        answer = self._preflight_answer(seen.decision)
         if self.log.enabled:
-            entry = Entry("OPTIONS", path, origins[0], described, [], 204)
+            entry = Entry("OPTIONS", message.path, seen.origin, seen.described, [], 204)
             self.log.emit(entry, (time.perf_counter() - started) * 1000)
         return answer.data
 
     def _preflight_answer(self, decision: policy.Decision) -> rawresponse.RawResponse:
-        """The 204 for a granted preflight, as bytes; the same few are asked for all day."""
+        """The 204 for a granted preflight, as bytes, remembered per decision and second."""
         answer = self._preflights.get(decision)
         if answer is None or answer[0] != rawresponse.http_date():
-            if len(self._preflights) >= DECISIONS_KEPT:
-                self._preflights.clear()
-            answer = (rawresponse.http_date(), rawresponse.build(204, None, list(decision.headers)))
-            self._preflights[decision] = answer
+            answer = self._preflights.keep(
+                decision,
+                (rawresponse.http_date(), rawresponse.build(204, None, list(decision.headers))),
+            )
         return answer[1]
 
     def upstream_headers(
@@ -307,7 +262,9 @@ class Proxy:
         if finished.corrections or (
             self.log.enabled and decision.verdict is policy.Verdict.ALLOWED
         ):
-            entry.notes.extend(_upstream_alone(decision, request, raw, self._judged))
+            entry.notes.extend(
+                upstream_alone(decision, "Cookie" in request.headers, raw, self._judged)
+            )
         entry.notes.extend(finished.corrections)
         route = target.route.route
         out, rewritten = rewrite.response_headers(
@@ -329,7 +286,7 @@ class Proxy:
                 data = await response.read()
             except client.UpstreamError as exc:
                 return await self.gateway_error(exc, target, decision, entry)
-            if rawresponse.usable(request):
+            if self.raw_responses and rawresponse.usable(request):
                 return rawresponse.build(response.status, response.reason, out, data)
             return web.Response(
                 status=response.status, reason=response.reason, body=data, headers=out_headers
@@ -372,16 +329,32 @@ class Proxy:
             status=status, body=json.dumps(body).encode(), headers=CIMultiDict(finished.headers)
         )
 
-    def _no_route(self, request: web.BaseRequest, entry: Entry, origin: str | None) -> web.Response:
+    def _host_refused(self, request: web.BaseRequest, entry: Entry) -> web.Response:
+        host = request.headers.get("Host")
+        entry.decision = f"refused: Host {host!r} is not an allowed host"
+        body = {
+            "error": "host not allowed",
+            "detail": f"Host {host!r} is not localhost or in "
+            "listen.allowed_hosts (DNS-rebinding guard)",
+        }
+        return _json(entry, 403, body)
+
+    def _no_route(
+        self, request: web.BaseRequest, entry: Entry, decision: policy.Decision
+    ) -> web.Response:
         """404 naming the configured prefixes, readable by allowed origins."""
-        decision = policy.decide(self.policies.default, "GET", origin)
-        entry.decision = _describe(decision)
         body = {
             "error": "no route",
             "detail": f"no configured prefix matches {request.path!r}",
             "prefixes": list(self.routes.prefixes),
         }
         return self.cors_json(entry, 404, body, decision)
+
+    def _internal(self, seen: Classified, entry: Entry) -> web.Response:
+        """/__corsproxy/...: the health check; never forwarded."""
+        if seen.path == HEALTH_PATH:
+            return self._health(entry)
+        return _json(entry, 404, {"error": "not found", "detail": f"no such page {seen.path!r}"})
 
     def _health(self, entry: Entry) -> web.Response:
         entry.status = 200
@@ -392,60 +365,6 @@ class Proxy:
             "pid": os.getpid(),  # with listen.workers > 1, which worker answered
         }
         return web.json_response(body)
-
-
-def _upstream_alone(
-    decision: policy.Decision,
-    request: web.BaseRequest,
-    upstream_headers: list[tuple[str, str]],
-    judged: dict[tuple, tuple[str, ...]],
-) -> list[str]:
-    """What the browser would have made of the upstream's own headers, for the log line.
-
-    The proxy cannot see the page's credentials mode. A request carrying cookies is judged as
-    credentialed; any other is judged both ways when the rule allows credentials, and a failure
-    that only a credentialed request would meet is said as such.
-    """
-    if decision.verdict is not policy.Verdict.ALLOWED or decision.origin is None:
-        return []
-    cookie = "Cookie" in request.headers
-    # The verdict depends only on these: a backend answers the same way all day, so it is
-    # judged once per origin, credentials mode and set of CORS headers it sent.
-    cors = tuple(
-        (lower, value)
-        for name, value in upstream_headers
-        if (lower := name.lower()).startswith("access-control-") or lower == "vary"
-    )
-    key = (decision, cookie, cors)
-    said = judged.get(key)
-    if said is None:
-        if len(judged) >= DECISIONS_KEPT:
-            judged.clear()
-        said = judged[key] = _judge_upstream(decision, cookie, list(cors))
-    return list(said)
-
-
-def _judge_upstream(
-    decision: policy.Decision, cookie: bool, cors: list[tuple[str, str]]
-) -> tuple[str, ...]:
-    assert decision.origin is not None
-    modes = [True] if cookie else [False]
-    if modes == [False] and any(
-        n == "Access-Control-Allow-Credentials" for n, _ in decision.headers
-    ):
-        modes.append(True)
-    for credentials in modes:
-        for finding in judge.check_cors(decision.origin, credentials, cors):
-            if finding.fatal:
-                when = " for a credentialed request" if credentials and len(modes) > 1 else ""
-                return (f"upstream alone: {finding.name} ({finding.detail}){when} -> fixed",)
-    return ()
-
-
-def _describe(decision: policy.Decision) -> str:
-    if decision.verdict is policy.Verdict.NOT_CORS:
-        return "no-origin"
-    return f"{decision.verdict.value} ({decision.reason})"
 
 
 def _json(entry: Entry, status: int, body: dict) -> web.Response:

@@ -1,14 +1,15 @@
 """WebSocket upgrades: accepted from allowed origins only, then relayed frame by frame.
 
-proxy.handle() hands an upgrade here after the CORS decision. Browsers apply no CORS to
+Proxy._act() hands an upgrade here after the CORS decision. Browsers apply no CORS to
 WebSockets, so the Origin check below is the only thing keeping a hostile page out.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import aiohttp
 from aiohttp import WSMsgType, web
@@ -18,9 +19,6 @@ from yarl import URL
 from corsproxy.cors import policy
 from corsproxy.proxy.accesslog import Entry
 from corsproxy.proxy.routing import Target
-
-if TYPE_CHECKING:
-    from corsproxy.proxy.handler import Proxy
 
 # aiohttp negotiates these itself on each side of the relay.
 _HANDSHAKE = frozenset(
@@ -33,8 +31,29 @@ _HANDSHAKE = frozenset(
 )
 
 
+# The proxy's JSON answer with CORS headers: (entry, status, body, decision) -> response.
+AnswerJson = Callable[[Entry, int, dict, policy.Decision], web.StreamResponse]
+# The proxy's 502/504 for an exception: (exc, target, decision, entry) -> response.
+GatewayError = Callable[[BaseException, Target, policy.Decision, Entry], Awaitable[Any]]
+
+
+@dataclass(frozen=True, slots=True)
+class Upstream:
+    """What the relay needs of the proxy: its client and how it answers failures."""
+
+    session: aiohttp.ClientSession
+    headers: list[tuple[str, str]]  # the request headers for the upstream, already decided
+    ssl: bool
+    answer_json: AnswerJson
+    gateway_error: GatewayError
+
+
 async def relay(
-    proxy: Proxy, request: web.BaseRequest, target: Target, decision: policy.Decision, entry: Entry
+    upstream_side: Upstream,
+    request: web.BaseRequest,
+    target: Target,
+    decision: policy.Decision,
+    entry: Entry,
 ) -> web.StreamResponse:
     """Open the upstream WebSocket first, then accept the browser's, then pump both ways."""
     if decision.verdict is policy.Verdict.REFUSED:
@@ -46,26 +65,21 @@ async def relay(
         for p in value.split(",")
         if p.strip()
     ]
-    sent = [
-        (k, v)
-        for k, v in proxy.upstream_headers(request, target, decision)
-        if k.lower() not in _HANDSHAKE
-    ]
-    options = proxy.prepared[id(target.route.route)]
+    sent = [(k, v) for k, v in upstream_side.headers if k.lower() not in _HANDSHAKE]
     try:
         async with asyncio.timeout(target.route.route.timeout):
-            upstream = await proxy.session.ws_connect(
+            upstream = await upstream_side.session.ws_connect(
                 URL(target.url, encoded=True),
                 headers=CIMultiDict(sent),
                 protocols=protocols,
                 autoping=False,
                 autoclose=False,
-                ssl=options.ssl,
+                ssl=upstream_side.ssl,
                 max_msg_size=0,
             )
     except aiohttp.WSServerHandshakeError as exc:
         entry.notes.append(f"upstream refused the WebSocket upgrade: {exc.status}")
-        return proxy.cors_json(
+        return upstream_side.answer_json(
             entry,
             502,
             {
@@ -76,7 +90,7 @@ async def relay(
             decision,
         )
     except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-        return await proxy.gateway_error(exc, target, decision, entry)
+        return await upstream_side.gateway_error(exc, target, decision, entry)
     browser = web.WebSocketResponse(
         protocols=(upstream.protocol,) if upstream.protocol else (),
         autoping=False,

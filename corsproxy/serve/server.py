@@ -1,14 +1,16 @@
 """Running the proxy: bind, print where it listens, serve until SIGTERM/SIGINT, drain, exit 0.
 
-cli.serve() calls run(); tests and the demo call start() for a proxy on a free port.
+cli.py runs serve_forever() (one process) or serve/workers.py (several); tests and the demo
+call start() for a proxy on a free port.
 aiohttp's low-level Server is used without a router: the proxy has one handler for all paths;
 listener.py accepts the connections. With listen.workers > 1, workers.py runs start() in each
-of several processes instead.
+of several processes.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 import ssl
 from collections.abc import Coroutine
@@ -18,7 +20,8 @@ from typing import TypeVar
 from aiohttp import web
 
 from corsproxy.config.model import Settings
-from corsproxy.http.fastpath import ProxyServer
+from corsproxy.http import fastpath
+from corsproxy.http.parser import ProxyServer
 from corsproxy.proxy.accesslog import AccessLog
 from corsproxy.proxy.handler import Proxy
 from corsproxy.serve.listener import Listener
@@ -77,9 +80,11 @@ async def start(
     """
     proxy = Proxy(settings, log)
     await proxy.start()
+    fast = fastpath.enabled(os.environ)
+    proxy.raw_responses = fast
     server = ProxyServer(
         proxy.handle,
-        answer=proxy.answer_at_once,
+        answer=proxy.answer_at_once if fast else None,
         handler_cancellation=True,
         access_log=None,
         keepalive_timeout=header_timeout,
@@ -90,7 +95,7 @@ async def start(
     bind_port = settings.listen.port if port is None else port
     context = _tls_context(settings)
     try:
-        listener = Listener(runner.server, host, bind_port, context, reuse_port=reuse_port)
+        listener = Listener(server, host, bind_port, context, reuse_port=reuse_port)
     except BaseException:
         await runner.cleanup()
         await proxy.close()
@@ -177,16 +182,6 @@ async def serve_forever(settings: Settings) -> None:
         log.message("corsproxy: stopping (draining in-flight requests)")
     finally:
         await running.stop()
-
-
-def run(settings: Settings) -> int:
-    """Blocking entry point for `corsproxy serve`; uvloop is used when installed."""
-    if settings.listen.workers > 1:
-        from corsproxy.serve import workers
-
-        return workers.run(settings)
-    run_loop(serve_forever(settings))
-    return 0
 
 
 def run_loop(main: Coroutine[object, object, T]) -> T:

@@ -1,7 +1,7 @@
 """`listen.workers` > 1: several processes serve one port, the kernel spreading the connections.
 
-server.run() hands over to run() here. The parent binds the port without listening (port 0
-becomes one real port, a busy port fails before anything starts), forks the workers, prints the
+cli.py hands over to run() here. The parent binds the port without listening (port 0 becomes
+one real port, a busy port fails before anything starts), forks the workers, prints the
 start-up line once every one listens, turns SIGTERM/SIGINT into SIGTERM for each, and replaces
 a worker that dies. A worker is a whole proxy as server.start() builds it, on its own
 SO_REUSEPORT socket: its own event loop, Proxy and upstream pool. All write to the one stderr.
@@ -265,7 +265,7 @@ class Supervisor:
         self.workers[pid] = worker
         self.selector.register(ready_r, selectors.EVENT_READ, worker)
 
-    def _become_worker(self, ready_fd: int, mask: set[signal.Signals]) -> NoReturn:
+    def _become_worker(self, ready_fd: int, mask: set[int | signal.Signals]) -> NoReturn:
         """In the child: serve until SIGTERM, then exit, never returning into the parent's code."""
         code = 1
         try:
