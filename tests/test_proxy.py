@@ -29,7 +29,7 @@ def upstream_app(seen: list[web.Request] | None = None) -> web.Application:
         }
         return web.json_response(data, headers={"X-Total-Count": "42"})
 
-    app = web.Application()
+    app = web.Application(client_max_size=64 * 1024**2)  # uploads of a few MiB are read whole
     app.router.add_route("*", "/{tail:.*}", echo)
     return app
 

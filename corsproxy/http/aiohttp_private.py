@@ -2,7 +2,8 @@
 
 aiohttp gives no public hook into its HTTP/1.1 server's parser, and the two things that need
 one (methods in any case, early preflight answers) are worth it. Each name below was checked on
-aiohttp 3.11.9 (the lowest version pyproject allows, run in CI) and 3.14.5; when a future
+aiohttp 3.11.9 to 3.14.5; pyproject allows 3.14.4+ (below it aiohttp never times out
+a client that trickles its request head), and CI runs the fast tests on 3.14.4; when a future
 aiohttp lacks one, the feature that needs it steps aside and requests take the usual way.
 """
 
@@ -31,23 +32,22 @@ EMPTY_PAYLOAD: object = getattr(importlib.import_module("aiohttp.streams"), "EMP
 # Subclasses of BadHttpMethod the fallback catches; an empty tuple catches nothing.
 BAD_METHOD: tuple[type[Exception], ...] = () if _BadHttpMethod is None else (_BadHttpMethod,)
 
-# The RequestHandler attribute holding its parser: `_parser` up to 3.14, renamed
-# `_request_parser` on aiohttp's master branch.
+# The RequestHandler attribute holding its parser: `_request_parser` in 3.11, `_parser` in
+# 3.12 - 3.14, `_request_parser` again on aiohttp's master branch.
 _PARSER_ATTRIBUTES = ("_request_parser", "_parser")
 
-# The RequestHandler state the early answer reads and keeps up to date (3.11.9 - 3.14.5).
+# The RequestHandler state the early answer reads and keeps up to date (3.11.9 - 3.14.5);
+# `_max_msg_queue_size` too where it exists (3.14.2+), read with getattr.
 HANDLER_STATE = (
     "_waiter",
     "_messages",
     "_force_close",
     "_close",
     "_keepalive_handle",
-    "_max_msg_queue_size",
     "_keepalive_timeout",
     "_next_keepalive_close_time",
     "_process_keepalive",
     "_loop",
-    "_read_bufsize",
 )
 
 __all__ = [
@@ -93,7 +93,7 @@ def case_keeping_parser(handler: RequestHandler) -> Any | None:
     return CaseKeeping(
         handler,
         handler._loop,
-        handler._read_bufsize,
+        getattr(handler, "_read_bufsize", 2**16),  # 3.11 passes read_bufsize straight on
         payload_exception=RequestPayloadError,
         auto_decompress=False,
     )

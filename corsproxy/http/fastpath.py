@@ -49,10 +49,12 @@ class EarlyAnswers:
         ):
             return messages, upgraded, tail
         answered_any = False
+        # The parser's limit of requests in flight (aiohttp 3.14.2+; none before).
+        limit = getattr(handler, "_max_msg_queue_size", None)
         while True:
             answered = self._answer_each(parser, messages, transport)
             answered_any = answered_any or answered > 0
-            if answered < len(messages) or len(messages) < handler._max_msg_queue_size:
+            if answered < len(messages) or limit is None or len(messages) < limit:
                 break
             # The parser stops at its queue limit and keeps the rest of the bytes: with all
             # of those answered, it may go on (as aiohttp's own loop does once it catches up).
