@@ -32,10 +32,12 @@ __all__ = [
     "Cookies",
     "Cors",
     "CorsRule",
+    "HeaderRules",
     "Listen",
     "Overrides",
     "Problem",
     "Route",
+    "SetHeader",
     "Settings",
     "compile_path_glob",
     "describe",
@@ -75,6 +77,26 @@ class Cookies:
 
 
 @dataclass(frozen=True)
+class SetHeader:
+    """One `set` entry: the value sent, and the value as written, which is all anyone sees."""
+
+    name: str
+    template: str  # as written, e.g. `Bearer ${API_TOKEN}`: what check and the log show
+    value: str = field(repr=False)  # ${NAME} expanded from the environment at load; never shown
+
+
+@dataclass(frozen=True)
+class HeaderRules:
+    """A route's `request_headers` or `response_headers`: names to set, names to remove."""
+
+    set: tuple[SetHeader, ...] = ()
+    remove: tuple[str, ...] = ()
+
+    def __bool__(self) -> bool:
+        return bool(self.set or self.remove)
+
+
+@dataclass(frozen=True)
 class Route:
     """One upstream behind a path prefix; the longest matching prefix wins."""
 
@@ -89,6 +111,8 @@ class Route:
     websocket: bool = True
     cookies: Cookies = field(default_factory=Cookies)
     redirects: Literal["rewrite", "keep"] = "rewrite"
+    request_headers: HeaderRules = field(default_factory=HeaderRules)  # allowed pages only
+    response_headers: HeaderRules = field(default_factory=HeaderRules)  # before the CORS step
 
 
 @dataclass(frozen=True)
@@ -189,7 +213,7 @@ def load(overrides: Overrides, env: Mapping[str, str]) -> Settings:
         # Like a dev server's own config file: picked up from the working directory (the
         # Docker image's WORKDIR is /config, so a mounted /config/corsproxy.yaml just works).
         path, named_by = DEFAULT_CONFIG, "the working directory"
-    file = read_config(path, named_by) if path else FileLayer()
+    file = read_config(path, named_by, env) if path else FileLayer()
     settings, problems, warnings = file.settings, file.problems, list(file.warnings)
     where: _Where = {key: (path, line) for key, line in file.lines.items()}
     for source, key, value in _given(overrides, env, problems):
@@ -198,6 +222,7 @@ def load(overrides: Overrides, env: Mapping[str, str]) -> Settings:
         reason = "no upstream configured; give one, e.g. corsproxy serve http://localhost:8000"
         problems.append(Problem(path, None, "upstream", reason))
     _check_any_origin(settings.cors, where, problems, warnings)
+    _warn_injection_for_any_origin(settings.cors, where, warnings)
     if problems:
         # The file's own problems first, by line; then the environment's and the flags'.
         order = sorted(problems, key=lambda p: (p.source != path, p.line is None, p.line or 0))
@@ -292,6 +317,20 @@ def _any_origin_grants(cors: Cors, where: _Where) -> list[tuple[str, str]]:
             credentials = "" if rule.allow_credentials is not None else inherited
             found.append((key, _pairing("" if own else " (inherited from cors)", credentials)))
     return found
+
+
+def _warn_injection_for_any_origin(cors: Cors, where: _Where, warnings: list[Problem]) -> None:
+    """Header rules add to allowed origins' requests: with "*" that is every site's page."""
+    lists = (cors.allow_origins, *(rule.allow_origins or () for rule in cors.rules))
+    if not any("*" in origins for origins in lists):
+        return
+    risk = (
+        '"*" in allow_origins lets every web site you visit send requests that carry these '
+        "headers; list the origins that may use them"
+    )
+    for key in where:
+        if re.fullmatch(r"routes\[\d+\]\.request_headers\.set", key):
+            warnings.append(_at(where, key, risk))
 
 
 def _pairing(origins: str, credentials: str) -> str:

@@ -48,7 +48,7 @@ async def relay(
     ]
     sent = [
         (k, v)
-        for k, v in proxy.upstream_headers(request, target, decision)
+        for k, v in proxy.upstream_headers(request, target, decision, entry)  # header rules too
         if k.lower() not in _HANDSHAKE
     ]
     options = proxy.prepared[id(target.route.route)]
