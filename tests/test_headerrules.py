@@ -388,18 +388,49 @@ def test_no_rules_leave_check_as_it_was() -> None:
     assert "request_headers" not in out and "response_headers" not in out
 
 
-def test_injecting_for_any_origin_is_warned_about() -> None:
-    text = ROUTE + (
-        "    request_headers:\n      set: {X-Api-Key: k}\n"
-        "cors:\n  allow_origins: ['*']\n  allow_credentials: false\n"
-    )
-    assert load_text(text).warnings == (
-        'corsproxy.yaml:5: routes[0].request_headers.set: "*" in allow_origins lets every web '
-        "site you visit send requests that carry these headers; list the origins that may use "
-        "them",
-    )
-    listed = text.replace("['*']", "[localhost]")
-    assert load_text(listed).warnings == ()
+RISK = (
+    'corsproxy.yaml:5: routes[0].request_headers.set: "*" in allow_origins lets every web site '
+    "you visit send requests that carry these headers; list the origins that may use them"
+)
+INJECTING = ROUTE + "    request_headers:\n      set: {X-Api-Key: k}\n"  # route /api, line 5
+NO_CREDENTIALS = "cors:\n  allow_credentials: false\n"
+ANY_ORIGIN_WARNINGS = [
+    ("listed origins only", INJECTING, {}, ()),
+    ('"*" for every path', INJECTING + NO_CREDENTIALS + "  allow_origins: ['*']\n", {}, (RISK,)),
+    (
+        '"*" from the environment',
+        INJECTING + NO_CREDENTIALS,
+        {"CORSPROXY_ALLOW_ORIGINS": "*"},
+        (RISK,),
+    ),
+    (
+        '"*" in a rule for paths under the route',
+        INJECTING + NO_CREDENTIALS + "  rules:\n    - {paths: ['/api/public/**'], "
+        "allow_origins: ['*']}\n",
+        {},
+        (RISK,),
+    ),
+    (
+        '"*" in a rule for other paths only',
+        INJECTING + NO_CREDENTIALS + "  rules:\n    - {paths: ['/public/**', '/apix'], "
+        "allow_origins: ['*']}\n",
+        {},
+        (),
+    ),
+    (
+        "no request rules to worry about",
+        ROUTE + NO_CREDENTIALS + "  allow_origins: ['*']\n",
+        {},
+        (),
+    ),
+]
+
+
+@pytest.mark.parametrize(("text", "env", "warnings"), **rows(ANY_ORIGIN_WARNINGS))
+def test_injecting_for_any_origin_is_warned_about(
+    text: str, env: dict[str, str], warnings: tuple[str, ...]
+) -> None:
+    assert load_text(text, env).warnings == warnings
 
 
 # ---- who gets the request rules --------------------------------------------------------------

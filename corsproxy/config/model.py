@@ -222,7 +222,7 @@ def load(overrides: Overrides, env: Mapping[str, str]) -> Settings:
         reason = "no upstream configured; give one, e.g. corsproxy serve http://localhost:8000"
         problems.append(Problem(path, None, "upstream", reason))
     _check_any_origin(settings.cors, where, problems, warnings)
-    _warn_injection_for_any_origin(settings.cors, where, warnings)
+    _warn_injection_for_any_origin(settings.cors, file.settings.routes, where, warnings)
     if problems:
         # The file's own problems first, by line; then the environment's and the flags'.
         order = sorted(problems, key=lambda p: (p.source != path, p.line is None, p.line or 0))
@@ -319,18 +319,35 @@ def _any_origin_grants(cors: Cors, where: _Where) -> list[tuple[str, str]]:
     return found
 
 
-def _warn_injection_for_any_origin(cors: Cors, where: _Where, warnings: list[Problem]) -> None:
-    """Header rules add to allowed origins' requests: with "*" that is every site's page."""
-    lists = (cors.allow_origins, *(rule.allow_origins or () for rule in cors.rules))
-    if not any("*" in origins for origins in lists):
-        return
+def _warn_injection_for_any_origin(
+    cors: Cors, file_routes: tuple[Route, ...], where: _Where, warnings: list[Problem]
+) -> None:
+    """Request header rules go to allowed origins' requests: with "*" that is every site's."""
     risk = (
         '"*" in allow_origins lets every web site you visit send requests that carry these '
         "headers; list the origins that may use them"
     )
     for key in where:
-        if re.fullmatch(r"routes\[\d+\]\.request_headers\.set", key):
+        found = re.fullmatch(r"routes\[(\d+)\]\.request_headers\.set", key)
+        index = int(found[1]) if found else len(file_routes)
+        if index < len(file_routes) and _any_origin_reaches(cors, file_routes[index].prefix):
             warnings.append(_at(where, key, risk))
+
+
+def _any_origin_reaches(cors: Cors, prefix: str) -> bool:
+    """Whether "*" may be allowed on a path under `prefix`: at the top, or in a rule with a
+    path pattern whose literal start could lie under it (a cheap over-estimate)."""
+    if "*" in cors.allow_origins:
+        return True
+    for rule in cors.rules:
+        if rule.allow_origins is None or "*" not in rule.allow_origins:
+            continue
+        for pattern in rule.paths:
+            head = pattern.split("*", 1)[0]
+            below = head.startswith(prefix) and head[len(prefix) :][:1] in ("", "/")
+            if prefix == "/" or prefix.startswith(head) or below:
+                return True
+    return False
 
 
 def _pairing(origins: str, credentials: str) -> str:
