@@ -202,10 +202,10 @@ def _route(r: Reader, value: Value, path: str, env: Mapping[str, str]) -> Route 
     fields = r.fields(items, path, ROUTE_CHECKS)
     cookie_items = r.mapping(items.get("cookies"), f"{path}.cookies", list(COOKIE_CHECKS)) or {}
     cookies = Cookies(**r.fields(cookie_items, f"{path}.cookies", COOKIE_CHECKS))
-    rules = {key: _header_rules(r, items.get(key), f"{path}.{key}", env) for key in HEADER_RULES}
+    request, response = (_header_rules(r, items.get(k), f"{path}.{k}", env) for k in HEADER_RULES)
     if "prefix" not in fields or "upstream" not in fields:
         return None
-    return Route(**fields, cookies=cookies, **rules)
+    return Route(**fields, cookies=cookies, request_headers=request, response_headers=response)
 
 
 def _header_rules(r: Reader, value: Value | None, path: str, env: Mapping[str, str]) -> HeaderRules:

@@ -257,12 +257,11 @@ class Proxy:
             origin_mode=mode,
             upstream_origin=route.upstream_origin,
         )
-        out, withheld = headerrules.on_request(
-            self.prepared[id(route.route)].request_rules,
-            decision.verdict,
-            request.headers.getall("Sec-Fetch-Site", ()),
-            out,
-        )
+        rules = self.prepared[id(route.route)].request_rules
+        if rules is None:
+            return out
+        fetch_site = request.headers.getall("Sec-Fetch-Site", ())
+        out, withheld = headerrules.on_request(rules, decision.verdict, fetch_site, out)
         if withheld:
             entry.notes.append(withheld)
         return out
