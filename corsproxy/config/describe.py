@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import re
 
-from corsproxy.config.model import Cors, CorsRule, Route, Settings
+from corsproxy.config.model import Cors, CorsRule, HeaderRules, Route, Settings
 
 _PLAIN = re.compile(r"[A-Za-z0-9_/.][\w./:@+-]*")
 _RULE_FIELDS = (
@@ -96,7 +96,20 @@ def _route_lines(routes: tuple[Route, ...]) -> list[str]:
             f"{indent}cookies: domain {cookies.domain}, secure {cookies.secure}"
             f", samesite {cookies.samesite}",
         ]
+        for key in ("request_headers", "response_headers"):
+            if getattr(route, key):
+                lines.append(f"{indent}{key}: {_header_rules(getattr(route, key))}")
     return lines
+
+
+def _header_rules(rules: HeaderRules) -> str:
+    """`set A: "Bearer ${API_TOKEN}"; remove B`: values as written, never as expanded (secrets)."""
+    parts = []
+    if rules.set:
+        parts.append("set " + ", ".join(f"{h.name}: {_show(h.template)}" for h in rules.set))
+    if rules.remove:
+        parts.append("remove " + ", ".join(rules.remove))
+    return "; ".join(parts)
 
 
 def _example(route: Route) -> str:

@@ -6,6 +6,7 @@ Sits inside settings.load(): file -> settings_yaml Values -> these dataclasses, 
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,11 +29,23 @@ from corsproxy.config.checks import (
     check_tls_pair,
     check_upstream,
     check_workers,
+    expected,
     one_of,
     readable_file,
 )
-from corsproxy.config.model import TLS, Cookies, Cors, CorsRule, Listen, Route, Settings
+from corsproxy.config.model import (
+    TLS,
+    Cookies,
+    Cors,
+    CorsRule,
+    HeaderRules,
+    Listen,
+    Route,
+    SetHeader,
+    Settings,
+)
 from corsproxy.config.yamllines import ListOf, Reader, Value, parse
+from corsproxy.proxy import headerrules  # the one place that knows the header-rule grammar
 
 # Which check reads which key; the dataclasses in settings.py hold the defaults.
 TOP_KEYS = ("listen", "upstream", "routes", "cors", "log_level")
@@ -59,6 +72,8 @@ ROUTE_CHECKS = {
     "websocket": check_bool,
     "redirects": one_of("rewrite", "keep"),
 }
+HEADER_RULES = ("request_headers", "response_headers")
+REMOVE = ListOf(headerrules.check_name, "a list of header names such as [Cookie]")
 _RULE_FIELDS = {
     "allow_origins": ListOf(
         check_origin_entry, "a list of origins such as [http://localhost:5173]"
@@ -102,7 +117,8 @@ class FileLayer:
     routes_given: bool = False  # `upstream` or `routes` written, even if wrongly
 
 
-def read_config(path: str, named_by: str) -> FileLayer:
+def read_config(path: str, named_by: str, env: Mapping[str, str]) -> FileLayer:
+    """The file's layer; `env` is the environment that `${NAME}` in header rules come from."""
     try:
         with open(path, encoding="utf-8") as file:
             text = file.read()
@@ -119,16 +135,17 @@ def read_config(path: str, named_by: str) -> FileLayer:
     top = reader.mapping(tree, "", TOP_KEYS, ELSEWHERE)
     if top is None:
         return FileLayer(problems=problems, readable=False)
-    settings = _settings(reader, top, os.path.dirname(path))
+    settings = _settings(reader, top, os.path.dirname(path), env)
     given = "upstream" in top or ("routes" in top and bool(top["routes"].data))
     return FileLayer(settings, reader.lines, problems, reader.warnings, True, given)
 
 
-def _settings(r: Reader, top: dict[str, Value], base_dir: str) -> Settings:
+def _settings(r: Reader, top: dict[str, Value], base_dir: str, env: Mapping[str, str]) -> Settings:
     listen = _listen(r, top.get("listen"), base_dir)
     cors = _cors(r, top.get("cors"))
     level = r.field(top["log_level"], "log_level", check_log_level) if "log_level" in top else None
-    return Settings(listen=listen, routes=_routes(r, top), cors=cors, log_level=level or "info")
+    routes = _routes(r, top, env)
+    return Settings(listen=listen, routes=routes, cors=cors, log_level=level or "info")
 
 
 def _listen(r: Reader, value: Value | None, base_dir: str) -> Listen:
@@ -154,7 +171,7 @@ def _tls(r: Reader, value: Value, base_dir: str) -> TLS | None:
     return TLS(**files)
 
 
-def _routes(r: Reader, top: dict[str, Value]) -> tuple[Route, ...]:
+def _routes(r: Reader, top: dict[str, Value], env: Mapping[str, str]) -> tuple[Route, ...]:
     """The `routes` entries, then the `upstream` shorthand at "/"; each prefix used once."""
     taken: dict[str, str] = {}  # prefix -> who uses it, for the duplicate message
     shorthand = None
@@ -163,7 +180,7 @@ def _routes(r: Reader, top: dict[str, Value]) -> tuple[Route, ...]:
         shorthand = r.field(top["upstream"], "upstream", check_upstream)
     routes = []
     for i, item in enumerate(r.sequence(top.get("routes"), "routes")):
-        route, path = _route(r, item, f"routes[{i}]"), f"routes[{i}].prefix"
+        route, path = _route(r, item, f"routes[{i}]", env), f"routes[{i}].prefix"
         if route is None:
             continue
         if route.prefix in taken:
@@ -175,8 +192,8 @@ def _routes(r: Reader, top: dict[str, Value]) -> tuple[Route, ...]:
     return (*routes, Route("/", shorthand)) if shorthand else tuple(routes)
 
 
-def _route(r: Reader, value: Value, path: str) -> Route | None:
-    items = r.mapping(value, path, [*ROUTE_CHECKS, "cookies"])
+def _route(r: Reader, value: Value, path: str, env: Mapping[str, str]) -> Route | None:
+    items = r.mapping(value, path, [*ROUTE_CHECKS, "cookies", *HEADER_RULES])
     if items is None:
         return None
     for key in ("prefix", "upstream"):
@@ -185,9 +202,60 @@ def _route(r: Reader, value: Value, path: str) -> Route | None:
     fields = r.fields(items, path, ROUTE_CHECKS)
     cookie_items = r.mapping(items.get("cookies"), f"{path}.cookies", list(COOKIE_CHECKS)) or {}
     cookies = Cookies(**r.fields(cookie_items, f"{path}.cookies", COOKIE_CHECKS))
+    request, response = (_header_rules(r, items.get(k), f"{path}.{k}", env) for k in HEADER_RULES)
     if "prefix" not in fields or "upstream" not in fields:
         return None
-    return Route(**fields, cookies=cookies)
+    return Route(**fields, cookies=cookies, request_headers=request, response_headers=response)
+
+
+def _header_rules(r: Reader, value: Value | None, path: str, env: Mapping[str, str]) -> HeaderRules:
+    """`set: {Name: value}` and `remove: [Name]`; each name once, whatever its case."""
+    items = r.mapping(value, path, ("set", "remove")) or {}
+    sets = _set_headers(r, items.get("set"), f"{path}.set", env)
+    removed = (
+        r.field(items["remove"], f"{path}.remove", REMOVE) if "remove" in items else ()
+    ) or ()
+    named = [(f"{path}.set.{header.name}", header.name) for header in sets]
+    for i, name in enumerate(removed):  # a single string is a one-item list, read at .remove
+        item = f"{path}.remove[{i}]"
+        named.append((item if item in r.lines else f"{path}.remove", name))
+    first: dict[str, str] = {}
+    for key, name in named:
+        earlier = first.setdefault(name.lower(), key)
+        if earlier != key:
+            under = "set" if earlier.startswith(f"{path}.set.") else "remove"
+            message = f"{name} is already under {under} on line {r.lines[earlier]}; "
+            r.problem(r.lines[key], key, message + "name each header once (names ignore case)")
+    return HeaderRules(tuple(sets), tuple(removed))
+
+
+def _set_headers(
+    r: Reader, value: Value | None, path: str, env: Mapping[str, str]
+) -> list[SetHeader]:
+    """Each `Name: value` checked on its own line; the value expanded from env, kept as written."""
+    if value is None or value.data is None:
+        return []
+    if not isinstance(value.data, dict):
+        what = "a mapping of header names to values, such as {Cache-Control: no-store}"
+        r.problem(value.line, path, str(expected(what, value.data)))
+        return []
+    r.lines[path] = value.key_line or value.line
+    found = []
+    for key, item in value.data.items():
+        where = f"{path}.{key}"
+        r.lines[where] = item.key_line or item.line
+        try:
+            name = headerrules.check_name(key)
+        except Invalid as error:
+            r.problem(r.lines[where], where, str(error))
+            continue
+        try:
+            template, sent = headerrules.read_value(item.data, env)
+        except Invalid as error:
+            r.problem(item.line, where, str(error))
+            continue
+        found.append(SetHeader(name, template, sent))
+    return found
 
 
 def _cors(r: Reader, value: Value | None) -> Cors:

@@ -80,7 +80,7 @@ def load(overrides: Overrides, env: Mapping[str, str]) -> Settings:
         # Like a dev server's own config file: picked up from the working directory (the
         # Docker image's WORKDIR is /config, so a mounted /config/corsproxy.yaml just works).
         path, named_by = DEFAULT_CONFIG, "the working directory"
-    file = read_config(path, named_by) if path else FileLayer()
+    file = read_config(path, named_by, env) if path else FileLayer()
     settings, problems, warnings = file.settings, file.problems, list(file.warnings)
     where: _Where = {key: (path, line) for key, line in file.lines.items()}
     for source, key, value in _given(overrides, env, problems):
@@ -89,6 +89,7 @@ def load(overrides: Overrides, env: Mapping[str, str]) -> Settings:
         reason = "no upstream configured; give one, e.g. corsproxy serve http://localhost:8000"
         problems.append(Problem(path, None, "upstream", reason))
     _check_any_origin(settings.cors, where, problems, warnings)
+    _warn_injection_for_any_origin(settings.cors, file.settings.routes, where, warnings)
     if problems:
         # The file's own problems first, by line; then the environment's and the flags'.
         order = sorted(problems, key=lambda p: (p.source != path, p.line is None, p.line or 0))
@@ -184,6 +185,37 @@ def _any_origin_grants(cors: Cors, where: _Where) -> list[tuple[str, str]]:
             credentials = "" if rule.allow_credentials is not None else inherited
             found.append((key, _pairing("" if own else " (inherited from cors)", credentials)))
     return found
+
+
+def _warn_injection_for_any_origin(
+    cors: Cors, file_routes: tuple[Route, ...], where: _Where, warnings: list[Problem]
+) -> None:
+    """Request header rules go to allowed origins' requests: with "*" that is every site's."""
+    risk = (
+        '"*" in allow_origins lets every web site you visit send requests that carry these '
+        "headers; list the origins that may use them"
+    )
+    for key in where:
+        found = re.fullmatch(r"routes\[(\d+)\]\.request_headers\.set", key)
+        index = int(found[1]) if found else len(file_routes)
+        if index < len(file_routes) and _any_origin_reaches(cors, file_routes[index].prefix):
+            warnings.append(_at(where, key, risk))
+
+
+def _any_origin_reaches(cors: Cors, prefix: str) -> bool:
+    """Whether "*" may be allowed on a path under `prefix`: at the top, or in a rule with a
+    path pattern whose literal start could lie under it (a cheap over-estimate)."""
+    if "*" in cors.allow_origins:
+        return True
+    for rule in cors.rules:
+        if rule.allow_origins is None or "*" not in rule.allow_origins:
+            continue
+        for pattern in rule.paths:
+            head = pattern.split("*", 1)[0]
+            below = head.startswith(prefix) and head[len(prefix) :][:1] in ("", "/")
+            if prefix == "/" or prefix.startswith(head) or below:
+                return True
+    return False
 
 
 def _pairing(origins: str, credentials: str) -> str:

@@ -15,9 +15,11 @@ __all__ = [
     "Cookies",
     "Cors",
     "CorsRule",
+    "HeaderRules",
     "Listen",
     "Problem",
     "Route",
+    "SetHeader",
     "Settings",
     "compile_path_glob",
     "effective_cors",
@@ -55,6 +57,26 @@ class Cookies:
 
 
 @dataclass(frozen=True)
+class SetHeader:
+    """One `set` entry: the value sent, and the value as written, which is all anyone sees."""
+
+    name: str
+    template: str  # as written, e.g. `Bearer ${API_TOKEN}`: what check and the log show
+    value: str = field(repr=False)  # ${NAME} expanded from the environment at load; never shown
+
+
+@dataclass(frozen=True)
+class HeaderRules:
+    """A route's `request_headers` or `response_headers`: names to set, names to remove."""
+
+    set: tuple[SetHeader, ...] = ()
+    remove: tuple[str, ...] = ()
+
+    def __bool__(self) -> bool:
+        return bool(self.set or self.remove)
+
+
+@dataclass(frozen=True)
 class Route:
     """One upstream behind a path prefix; the longest matching prefix wins."""
 
@@ -69,6 +91,8 @@ class Route:
     websocket: bool = True
     cookies: Cookies = field(default_factory=Cookies)
     redirects: Literal["rewrite", "keep"] = "rewrite"
+    request_headers: HeaderRules = field(default_factory=HeaderRules)  # allowed pages only
+    response_headers: HeaderRules = field(default_factory=HeaderRules)  # before the CORS step
 
 
 @dataclass(frozen=True)

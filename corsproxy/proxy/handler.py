@@ -21,7 +21,7 @@ from corsproxy import __version__
 from corsproxy.config.model import Settings
 from corsproxy.cors import policy
 from corsproxy.http import client, rawresponse, wire
-from corsproxy.proxy import headers, rewrite, websocket
+from corsproxy.proxy import headerrules, headers, rewrite, websocket
 from corsproxy.proxy.accesslog import AccessLog, Entry
 from corsproxy.proxy.classify import HEALTH_PATH, Classified, Classifier, Kind, Memo
 from corsproxy.proxy.gateway import GatewayError, explain
@@ -46,6 +46,8 @@ class Prepared:
     scheme: str  # http or https, for the upstream pool
     ssl: bool  # False: accept any certificate (verify_tls: false)
     rewrite_map: rewrite.RouteMap
+    request_rules: headerrules.Compiled | None  # request_headers; None when it has none
+    response_rules: headerrules.Compiled | None
 
 
 def _prepare(route: CompiledRoute, index: int) -> Prepared:
@@ -59,6 +61,8 @@ def _prepare(route: CompiledRoute, index: int) -> Prepared:
             route.prefix,
             settings.strip_prefix,
         ),
+        request_rules=headerrules.compile_rules(settings.request_headers),
+        response_rules=headerrules.compile_rules(settings.response_headers),
     )
 
 
@@ -148,7 +152,7 @@ class Proxy:
         assert self.session is not None, "Proxy.start() opens the WebSocket client"
         upstream_side = websocket.Upstream(
             self.session,
-            self.upstream_headers(request, target, decision),
+            self.upstream_headers(request, target, decision, entry),
             self.prepared[id(target.route.route)].ssl,
             self.cors_json,
             self.gateway_error,
@@ -187,7 +191,7 @@ class Proxy:
         return answer[1]
 
     def upstream_headers(
-        self, request: web.BaseRequest, target: Target, decision: policy.Decision
+        self, request: web.BaseRequest, target: Target, decision: policy.Decision, entry: Entry
     ) -> list[tuple[str, str]]:
         """The request headers to send upstream for this route and decision."""
         route = target.route
@@ -198,7 +202,7 @@ class Proxy:
         send_host = route.upstream_host
         if route.route.host_header == "client" and client_host:
             send_host = client_host
-        return headers.for_upstream(
+        out = headers.for_upstream(
             request.headers.items(),
             host=send_host,
             client_host=client_host,
@@ -208,6 +212,14 @@ class Proxy:
             origin_mode=mode,
             upstream_origin=route.upstream_origin,
         )
+        rules = self.prepared[id(route.route)].request_rules
+        if rules is None:
+            return out
+        fetch_site = request.headers.getall("Sec-Fetch-Site", ())
+        out, withheld = headerrules.on_request(rules, decision.verdict, fetch_site, out)
+        if withheld:
+            entry.notes.append(withheld)
+        return out
 
     async def forward(
         self, request: web.BaseRequest, target: Target, decision: policy.Decision, entry: Entry
@@ -215,7 +227,7 @@ class Proxy:
         """Stream the request upstream and its response back, CORS headers finished."""
         route = target.route
         options = self.prepared[id(route.route)]
-        out_headers = self.upstream_headers(request, target, decision)
+        out_headers = self.upstream_headers(request, target, decision, entry)
         body = request.content if request.body_exists else None
         if body is not None and request.content_length is None:
             out_headers.append(("Transfer-Encoding", "chunked"))  # re-framed by this hop
@@ -258,7 +270,8 @@ class Proxy:
             # RFC 9112 §6.3: a Content-Length next to Transfer-Encoding is wrong and must go,
             # or aiohttp would cut the body to it; this hop frames the body its own way.
             raw = [(n, v) for n, v in raw if n.lower() != "content-length"]
-        finished = policy.finish(decision, headers.for_client(raw))
+        rules = self.prepared[id(target.route.route)].response_rules
+        finished = policy.finish(decision, headerrules.on_response(rules, headers.for_client(raw)))
         if finished.corrections or (
             self.log.enabled and decision.verdict is policy.Verdict.ALLOWED
         ):
