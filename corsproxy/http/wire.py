@@ -1,8 +1,12 @@
-"""HTTP/1.1 wire format for the upstream side, as pure functions on bytes (RFC 9112).
+"""HTTP/1.1 on the upstream side (RFC 9112): heads written here, responses read by llhttp.
 
-upstream.py moves the bytes; this module builds the request head, parses the response head,
-decides how the response body is framed, and decodes chunked bodies. Nothing here does I/O,
-so every rule is tested table-driven in tests/test_http1.py.
+client.py moves the bytes. This module writes request and response heads, and reads the
+upstream's responses with llhttp (through httptools: the parser of uvicorn, and of Node),
+which checks every byte of the status line, the header block and a chunked body. What llhttp
+leaves to its user is decided here: the request's method (the answer to HEAD has no body),
+which heads are interim, whether the connection may carry the next request, and the limits
+browsers apply. Nothing here does I/O, so every rule is tested table-driven in
+tests/test_http1.py.
 """
 
 from __future__ import annotations
@@ -12,17 +16,16 @@ from dataclasses import dataclass
 from enum import Enum
 from http import HTTPStatus
 
-MAX_LINE = 64 * 1024  # browsers accept far longer header lines than the usual 8 KiB
-MAX_HEAD = 1024 * 1024  # a response head longer than this is refused, not buffered forever
+import httptools
 
-_STATUS_LINE = re.compile(rb"HTTP/1\.([01]) ([1-9][0-9]{2})(?: ([^\x00-\x08\x0a-\x1f\x7f]*))?")
-_TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
-_BAD_VALUE = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
+MAX_LINE = 64 * 1024  # browsers accept far longer header lines than the usual 8 KiB
+# Chromium fails a response whose head is longer with ERR_RESPONSE_HEADERS_TOO_BIG
+# (kMaxHeaderBufSize, net/http/http_stream_parser.cc); Firefox allows a little more.
+MAX_HEAD = 256 * 1024
+
 _BAD_HEADER_TEXT = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
-_HEX = re.compile(rb"[0-9A-Fa-f]{1,16}")
-# A whole block of field lines, each `token:value CRLF` with no control character but HTAB.
-_FIELD_BLOCK = re.compile(rb"(?:[!#$%&'*+\-.^_`|~0-9A-Za-z]+:[^\x00-\x08\x0a-\x1f\x7f]*\r\n)*")
-_FRAMING_FIELDS = frozenset({"transfer-encoding", "content-length", "connection"})
+_BAD_REASON = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
+_FRAMING_FIELDS = frozenset({b"transfer-encoding", b"content-length", b"connection"})
 
 Headers = list[tuple[str, str]]
 
@@ -91,192 +94,326 @@ def _head(first_line: str, headers: Headers, kind: str) -> bytes:
     return ("\r\n".join(lines) + "\r\n\r\n").encode("utf-8", "surrogateescape")
 
 
-def find_head_end(buffer: bytes | bytearray, start: int = 0) -> int:
-    """Index just past the blank line ending the head, or -1 while it is incomplete.
+class HeadTooLarge(InvalidResponse):
+    """The response head is longer than browsers accept (MAX_HEAD)."""
 
-    Raises InvalidResponse as soon as the bytes cannot be an HTTP/1.x response, or the head
-    has grown past MAX_HEAD, so a wrong protocol fails at once rather than at the timeout.
+
+class ResponseParser:
+    """One upstream response, fed as it arrives; llhttp checks every byte of it.
+
+    After each feed(): `head` once the final head is complete (interim 1xx heads are read and
+    skipped; `interim` is the last one), the body's data so far from take(), `done` once the
+    body ended, and `beyond` when bytes came after that end: the upstream is out of step and
+    the connection must not carry another request. A body that lasts until the connection
+    closes never gets `done`: the caller sees the close. feed() raises InvalidResponse, in
+    words, at the first byte that cannot belong to the response.
     """
-    if len(buffer) >= 5 and not buffer.startswith(b"HTTP/"):
-        raise InvalidResponse(f"not an HTTP response: starts with {bytes(buffer[:16])!r}")
-    end = buffer.find(b"\r\n\r\n", max(start - 3, 0))
-    if end >= 0:
-        return end + 4
-    if len(buffer) > MAX_HEAD:
-        raise InvalidResponse(f"response head longer than {MAX_HEAD // 1024} KiB")
-    return -1
+
+    __slots__ = (
+        "head",
+        "interim",
+        "done",
+        "beyond",
+        "received",
+        "buffered",
+        "_body",
+        "_head_request",
+        "_llhttp",
+        "fed",
+        "_start",
+        "_reason",
+        "_fields",
+        "_head_size",
+        "_seen",
+        "_held",
+        "_merged",
+    )
+
+    def __init__(self, method: str) -> None:
+        self.head: ResponseHead | None = None
+        self.interim: ResponseHead | None = None
+        self.done = False
+        self.beyond = False
+        self.received = 0  # body bytes so far
+        self.buffered = 0  # body bytes not taken yet
+        self._body: list[bytes] = []
+        self._head_request = method == "HEAD"
+        self.fed = 0  # bytes fed before the final head was complete
+        self._start = b""  # the response's first bytes, quoted in errors
+        self._reason = b""
+        self._fields: list[tuple[bytes, bytes]] = []
+        self._head_size = 0
+        self._seen: list[bytes] = []  # the head's bytes so far (see _hold)
+        self._held: bytearray | None = None
+        self._merged = False
+        self._llhttp = _llhttp(self)
+
+    def feed(self, data: bytes) -> None:
+        """Parse the next bytes from the upstream."""
+        if not data:
+            return
+        if self.done:
+            self.beyond = True
+            return
+        if self.head is None:
+            if self._held is not None:
+                self._held += data
+                self._parse_held()
+                return
+            if not self.fed:
+                if data[:1] != b"H":  # llhttp would also take RTSP/ and ICE/
+                    raise InvalidResponse(f"not an HTTP response: starts with {_show(data[:16])}")
+                self._start = data[:80]
+            self.fed += len(data)
+            self._seen.append(data)
+        try:
+            self._llhttp.feed_data(data)
+        except httptools.HttpParserUpgrade:
+            self.beyond = True  # a 101: what follows is another protocol (never reused)
+        except httptools.HttpParserError as exc:
+            self._failed(exc)
+        if self.head is None and self.fed > MAX_HEAD and self._held is None:
+            raise _too_large()
+
+    def take(self) -> list[bytes]:
+        """The body's data that arrived since the last call, in pieces as they came."""
+        body = self._body
+        if body:
+            self._body = []
+            self.buffered = 0
+        return body
+
+    def _failed(self, exc: httptools.HttpParserError) -> None:
+        cause = exc.__context__
+        if isinstance(exc, httptools.HttpParserCallbackError) and isinstance(
+            cause, InvalidResponse
+        ):
+            raise cause from None
+        if self.done:
+            self.beyond = True  # what followed the response is not a response
+            return
+        reason = str(exc)
+        if self.head is None and "Content-Length" in reason and not self._merged:
+            self._hold()
+            return
+        status_line = isinstance(exc, httptools.HttpParserInvalidStatusError)
+        raise _worded(reason, self._start, status_line) from None
+
+    def _hold(self) -> None:
+        """llhttp refuses a repeated Content-Length; browsers take equal repeats, and RFC 9110
+        §8.6 allows either. The head is held until complete, its lengths merged into one
+        field (or refused when they differ), and parsed anew."""
+        self._held = bytearray(b"".join(self._seen))
+        self._seen = []
+        self._parse_held()
+
+    def _parse_held(self) -> None:
+        held = self._held
+        assert held is not None
+        end = held.find(b"\r\n\r\n")
+        if end < 0:
+            if len(held) > MAX_HEAD:
+                raise _too_large()
+            return
+        data = _merged_lengths(bytes(held[: end + 4])) + held[end + 4 :]
+        self._held = None
+        self._merged = True
+        self.fed = 0
+        self._llhttp = _llhttp(self)
+        self.feed(bytes(data))
+
+    # llhttp's callbacks, called by these names from inside feed()
+
+    def on_message_begin(self) -> None:
+        if self.done:
+            self.beyond = True
+        self._reason = b""
+        self._fields = []
+        self._head_size = 0
+
+    def on_status(self, reason: bytes) -> None:
+        self._reason += reason  # a reason split across two arrivals comes in two calls
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        size = len(name) + len(value) + 2
+        if size > MAX_LINE:
+            raise InvalidResponse(f"header line longer than {MAX_LINE // 1024} KiB")
+        self._head_size += size + 2
+        self._fields.append((name, value))
+
+    def on_headers_complete(self) -> None:
+        llhttp = self._llhttp
+        version = llhttp.get_http_version()
+        status = llhttp.get_status_code()
+        if version not in ("1.1", "1.0"):
+            raise InvalidResponse(f"not an HTTP/1.x response: HTTP/{version}")
+        if status < 100:
+            raise InvalidResponse(f"bad status line: status {status:03d}")
+        if _BAD_REASON.search(self._reason):
+            raise InvalidResponse("control character in the status line")
+        if self._head_size + len(self._reason) > MAX_HEAD:
+            raise _too_large()
+        head = _head_of(int(version[2]), status, self._reason, self._fields, self._head_request)
+        if status < 200 and status != 101:
+            self.interim = head  # 100 Continue, 103 Early Hints: the final head follows
+            return
+        self.head = head
+        self._seen = []
+        self.done = head.framing is Framing.NONE
+
+    def on_body(self, body: bytes) -> None:
+        if self.done:  # the answer to HEAD has no body, whatever its head says
+            self.beyond = True
+            return
+        self._body.append(body)
+        self.buffered += len(body)
+        self.received += len(body)
+
+    def on_message_complete(self) -> None:
+        if self.head is not None:
+            self.done = True
 
 
 def parse_response_head(head: bytes, request_method: str) -> ResponseHead:
-    """Parse the head (up to and including its blank line) of the answer to request_method.
+    """The head (up to and including its blank line) of the answer to request_method; an
+    interim head (1xx) when that is all there is."""
+    parser = ResponseParser(request_method)
+    parser.feed(head)
+    found = parser.head or parser.interim
+    if found is None:
+        raise InvalidResponse("the response head is incomplete")
+    return found
 
-    The whole field block is checked by one regular expression and decoded in one go: a
-    line-by-line parse cost more than the rest of the proxy's work on a small response.
-    The line-by-line loop runs only to word the error when the block is bad.
-    """
-    status_end = head.find(b"\r\n")
-    match = _STATUS_LINE.fullmatch(head, 0, status_end)
-    if match is None:
-        raise InvalidResponse(f"bad status line {_show(head[:status_end])}")
-    version = int(match[1])
-    status = int(match[2])
-    reason = _text(match[3] or b"")
-    block = head[status_end + 2 : -2]  # the field lines, each with its CRLF
-    if _FIELD_BLOCK.fullmatch(block) is None or (
-        len(block) > MAX_LINE and max(map(len, block.split(b"\r\n"))) > MAX_LINE
-    ):
-        raise _bad_field(block.split(b"\r\n")[:-1])
+
+def _llhttp(protocol: ResponseParser) -> httptools.HttpResponseParser:
+    parser = httptools.HttpResponseParser(protocol)
+    # Two things RFC 9112 allows and llhttp's strict default refuses.
+    parser.set_dangerous_leniencies(
+        # §6.3: Transfer-Encoding wins over a Content-Length next to it (and _framing then
+        # closes the connection after the response).
+        lenient_chunked_length=True,
+        # §7.1.1: whitespace (BWS) between a chunk's size and its extension's ";".
+        lenient_spaces_after_chunk_size=True,
+    )
+    return parser
+
+
+def _head_of(
+    version: int, status: int, reason: bytes, fields: list[tuple[bytes, bytes]], head: bool
+) -> ResponseHead:
+    """The head as text, with the framing and reuse that follow from it."""
     headers: Headers = []
-    framing_fields: list[tuple[str, str]] = []
-    for line in _decoded(block).split("\r\n")[:-1]:
-        name, _, value = line.partition(":")
-        value = value.strip(" \t")
-        headers.append((name, value))
+    framing_fields: list[tuple[bytes, bytes]] = []
+    for name, value in fields:
+        headers.append((name.decode("latin-1"), _text(value.rstrip(b" \t"))))
         lower = name.lower()
         if lower in _FRAMING_FIELDS:
             framing_fields.append((lower, value))
-    framing, length, reusable = _framing(request_method, status, framing_fields)
+    framing, length, reusable = _framing(head, status, framing_fields)
     if version == 0 and framing is Framing.CHUNKED:
         reusable = False  # RFC 9112 §6.1: Transfer-Encoding in HTTP/1.0 is faulty framing
     keep_alive = reusable and _persistent(version, framing_fields)
-    return ResponseHead(version, status, reason, headers, framing, length, keep_alive)
-
-
-def _decoded(block: bytes) -> str:
-    """Field lines as text: UTF-8, and a line that is not valid UTF-8 read as Latin-1.
-
-    aiohttp's server writes header text as UTF-8 and silently drops what cannot be encoded,
-    so a Latin-1 `filename="caf\xe9.pdf"` would lose its é; read as Latin-1 it arrives as
-    the UTF-8 é instead (what browsers make of either).
-    """
-    try:
-        return block.decode("utf-8")
-    except UnicodeDecodeError:
-        lines = block.split(b"\r\n")
-        return "\r\n".join(_text(line) for line in lines)
+    return ResponseHead(version, status, _text(reason), headers, framing, length, keep_alive)
 
 
 def _text(raw: bytes) -> str:
+    """UTF-8, or Latin-1 when it is not: aiohttp's server writes header text as UTF-8 and
+    drops what cannot be encoded, so a Latin-1 `filename="caf\xe9.pdf"` would lose its é; read
+    as Latin-1 it arrives as the UTF-8 é instead (what browsers make of either)."""
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError:
         return raw.decode("latin-1")
 
 
-def _bad_field(lines: list[bytes]) -> InvalidResponse:
-    """What is wrong with the first bad field line, in words."""
-    for line in lines:
-        if len(line) > MAX_LINE:
-            return InvalidResponse(f"header line longer than {MAX_LINE // 1024} KiB")
-        colon = line.find(b":")
-        name = line[:colon]
-        if colon <= 0 or _TOKEN.fullmatch(name) is None:
-            return InvalidResponse(f"bad header line {_show(line)}")
-        if _BAD_VALUE.search(line, colon + 1):
-            return InvalidResponse(f"control character in header {_show(name)}")
-    return InvalidResponse("bad header block")
-
-
 def _framing(
-    method: str, status: int, fields: list[tuple[str, str]]
+    head: bool, status: int, fields: list[tuple[bytes, bytes]]
 ) -> tuple[Framing, int | None, bool]:
     """RFC 9112 §6.3: (framing, length, whether the framing allows reusing the connection).
 
-    `fields` holds the Transfer-Encoding, Content-Length and Connection fields, names lowered.
+    `fields` holds the Transfer-Encoding, Content-Length and Connection fields, names lowered;
+    llhttp has checked them (a Content-Length is one number) and frames the body the same way.
     """
     if status == 101:  # the connection now speaks another protocol
         return Framing.NONE, None, False
-    if method == "HEAD" or status < 200 or status in (204, 304):
+    if head or status < 200 or status in (204, 304):
         return Framing.NONE, None, True
-    coding_values: str | None = None
-    length_values: str | None = None
-    for lower, value in fields:
-        if lower == "content-length":
-            length_values = value if length_values is None else f"{length_values},{value}"
-        elif lower == "transfer-encoding":
-            coding_values = value if coding_values is None else f"{coding_values},{value}"
-    codings = [c.strip().lower() for c in (coding_values or "").split(",") if c.strip()]
-    if codings:
+    codings = b",".join(v for lower, v in fields if lower == b"transfer-encoding")
+    lengths = [v for lower, v in fields if lower == b"content-length"]
+    last = codings.rsplit(b",", 1)[-1].strip(b" \t").lower()
+    if codings.strip(b" \t,"):
         # With both, Transfer-Encoding wins and the connection must not be reused (§6.3 3).
-        if codings[-1] == "chunked":
-            return Framing.CHUNKED, None, length_values is None
+        if last == b"chunked":
+            return Framing.CHUNKED, None, not lengths
         return Framing.UNTIL_CLOSE, None, False
-    if length_values is not None:
-        if length_values.isdigit() and length_values.isascii():  # the usual single value
-            return Framing.LENGTH, int(length_values), True
-        lengths = [v.strip() for v in length_values.split(",")]
-        if len(set(lengths)) != 1 or not lengths[0].isdigit() or not lengths[0].isascii():
-            raise InvalidResponse(f"bad Content-Length {', '.join(lengths)!r}")
+    if lengths:
         return Framing.LENGTH, int(lengths[0]), True
     return Framing.UNTIL_CLOSE, None, False
 
 
-def _persistent(version: int, fields: list[tuple[str, str]]) -> bool:
-    if not any(lower == "connection" for lower, _ in fields):
-        return version == 1  # HTTP/1.1 stays open unless told otherwise; 1.0 closes
+def _persistent(version: int, fields: list[tuple[bytes, bytes]]) -> bool:
     tokens = {
-        token.strip().lower()
+        token.strip(b" \t").lower()
         for lower, value in fields
-        if lower == "connection"
-        for token in value.split(",")
+        if lower == b"connection"
+        for token in value.split(b",")
     }
     if version == 0:
-        return "keep-alive" in tokens
-    return "close" not in tokens
+        return b"keep-alive" in tokens
+    return b"close" not in tokens
+
+
+def _merged_lengths(head: bytes) -> bytes:
+    """The head with its Content-Length fields made one, or InvalidResponse if they differ."""
+    kept: list[bytes] = []
+    values: list[bytes] = []
+    at = -1
+    for line in head[:-4].split(b"\r\n"):
+        name, colon, value = line.partition(b":")
+        if colon and name.lower() == b"content-length":
+            values.extend(v.strip(b" \t") for v in value.split(b","))
+            if at < 0:
+                at = len(kept)
+                kept.append(b"")
+        else:
+            kept.append(line)
+    if len(set(values)) != 1 or not values[0].isdigit():
+        shown = ", ".join(v.decode("latin-1") for v in values)
+        raise InvalidResponse(f"bad Content-Length {shown!r}")
+    kept[at] = b"Content-Length: " + values[0]
+    return b"\r\n".join(kept) + b"\r\n\r\n"
+
+
+# llhttp's reasons, said for people; the reason itself follows in brackets.
+_WORDS = {
+    "Invalid header value char": "control character in a header value",
+    "Invalid header token": "bad header name",
+    "Invalid header field char": "bad header line",
+    "Unexpected whitespace after header value": "folded header line (obs-fold)",
+    "Missing expected CR after header value": "bare LF in a header line",
+    "Missing expected LF after header value": "bare CR in a header line",
+    "Invalid character in chunk size": "bad chunk size",
+    "Chunk size overflow": "bad chunk size",
+    "Invalid character in chunk extensions": "bad chunk extension",
+    "Expected LF after chunk data": "chunk data longer than its size",
+    "Missing expected CR after chunk data": "no CRLF after chunk data",
+}
+_STATUS_LINE_WORDS = ("version", "dot", "response line", "status")
+
+
+def _worded(reason: str, start: bytes, status_line: bool) -> InvalidResponse:
+    if reason.startswith("Expected HTTP/"):
+        return InvalidResponse(f"not an HTTP response: starts with {_show(start[:16])}")
+    if status_line or any(word in reason for word in _STATUS_LINE_WORDS):
+        first_line = start.split(b"\r\n", 1)[0]
+        return InvalidResponse(f"bad status line {_show(first_line)} ({reason})")
+    return InvalidResponse(f"{_WORDS.get(reason, 'invalid response')} ({reason})")
+
+
+def _too_large() -> HeadTooLarge:
+    return HeadTooLarge(f"response head longer than {MAX_HEAD // 1024} KiB")
 
 
 def _show(raw: bytes) -> str:
     text = repr(raw[:60])[1:]
     return text if len(raw) <= 60 else text[:-1] + "...'"
-
-
-class ChunkedDecoder:
-    """Turns a chunked body into its data, a piece at a time, in constant memory.
-
-    feed() consumes what it can from the front of the buffer and returns the data found;
-    `done` turns true after the last chunk and its trailer section (trailers are dropped:
-    aiohttp's server has no way to send them on, and browsers ignore them).
-    """
-
-    __slots__ = ("done", "_left", "_state")
-
-    def __init__(self) -> None:
-        self.done = False
-        self._left = 0  # data bytes still due in the current chunk
-        self._state = "size"  # size -> data -> crlf -> size ... -> trailer
-
-    def ready(self, buffer: bytearray) -> bool:
-        """Whether feed() can make progress on this buffer (else: wait for more bytes)."""
-        return self._state == "data" or b"\r\n" in buffer or len(buffer) > MAX_LINE
-
-    def feed(self, buffer: bytearray) -> list[bytes]:
-        out: list[bytes] = []
-        while buffer and not self.done:
-            if self._state == "data":
-                take = min(self._left, len(buffer))
-                out.append(bytes(memoryview(buffer)[:take]))  # one copy, not two
-                del buffer[:take]
-                self._left -= take
-                if self._left == 0:
-                    self._state = "crlf"
-                continue
-            end = buffer.find(b"\r\n")
-            if end < 0:
-                if len(buffer) > MAX_LINE:
-                    raise InvalidResponse("chunk size line too long")
-                break
-            line = bytes(buffer[:end])
-            del buffer[: end + 2]
-            if self._state == "crlf":
-                if line:
-                    raise InvalidResponse("chunk data longer than its size")
-                self._state = "size"
-            elif self._state == "size":
-                size = line.split(b";", 1)[0].strip(b" \t")
-                if _HEX.fullmatch(size) is None:
-                    raise InvalidResponse(f"bad chunk size {_show(line)}")
-                self._left = int(size, 16)
-                self._state = "data" if self._left else "trailer"
-            elif not line:  # the blank line that ends the trailer section
-                self.done = True
-        return out

@@ -21,6 +21,7 @@ from corsproxy import __version__
 from corsproxy.config.model import Settings
 from corsproxy.cors import judge, policy
 from corsproxy.http import client, rawresponse, wire
+from corsproxy.http.wsclient import WebSocketClient
 from corsproxy.proxy import headers, rewrite, websocket
 from corsproxy.proxy.accesslog import AccessLog, Entry
 from corsproxy.proxy.gateway import GatewayError, explain
@@ -32,7 +33,6 @@ HEALTH_PATH = "/__corsproxy/health"
 # memory, and one write instead of three for the typical small API response.
 SMALL_BODY = 64 * 1024
 CHUNK = 64 * 1024
-MAX_HEADER_LINE = 64 * 1024
 DECISIONS_KEPT = 4096  # remembered CORS decisions; forgotten all at once when full
 
 
@@ -85,26 +85,14 @@ class Proxy:
         self._preflights: dict[policy.Decision, tuple[str, rawresponse.RawResponse]] = {}
         self._judged: dict[tuple, tuple[str, ...]] = {}  # see _upstream_alone
         self.pool = client.Pool()  # every proxied HTTP request
-        self.session: aiohttp.ClientSession | None = None  # WebSocket upgrades only
+        self.websockets = WebSocketClient()  # WebSocket upgrades only
 
     async def start(self) -> None:
-        """Open the upstream pool: no cookie jar, no automatic headers, no decompression."""
-        connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=10, enable_cleanup_closed=True)
-        self.session = aiohttp.ClientSession(
-            connector=connector,
-            cookie_jar=aiohttp.DummyCookieJar(),
-            auto_decompress=False,
-            skip_auto_headers=("User-Agent", "Accept", "Accept-Encoding", "Content-Type"),
-            timeout=aiohttp.ClientTimeout(total=None),
-            # Browsers accept far bigger headers than aiohttp's 8 KiB default per line.
-            max_line_size=MAX_HEADER_LINE,
-            max_field_size=MAX_HEADER_LINE,
-        )
+        """Nothing to open: both upstream clients connect on first use."""
 
     async def close(self) -> None:
         self.pool.close()
-        if self.session is not None:
-            await self.session.close()
+        await self.websockets.close()
 
     async def handle(self, request: web.BaseRequest) -> Answer:
         """The web handler for every request the proxy receives."""
@@ -159,7 +147,15 @@ class Proxy:
                 headers={"Vary": policy.PREFLIGHT_VARY},
             )
         if req_headers.get("Upgrade", "").lower() == "websocket" and target.route.route.websocket:
-            return await websocket.relay(self, request, target, decision, entry)
+            return await websocket.relay(
+                request,
+                target,
+                decision,
+                entry,
+                upstream_client=self.websockets,
+                headers=self.upstream_headers(request, target, decision),
+                fail=lambda exc: self.gateway_error(exc, target, decision, entry),
+            )
         return await self.forward(request, target, decision, entry)
 
     def _decide(

@@ -1,26 +1,25 @@
 """WebSocket upgrades: accepted from allowed origins only, then relayed frame by frame.
 
-proxy.handle() hands an upgrade here after the CORS decision. Browsers apply no CORS to
-WebSockets, so the Origin check below is the only thing keeping a hostile page out.
+proxy.handle() hands an upgrade here after the CORS decision, with the headers to send and
+the upstream WebSocket client (http/wsclient.py). Browsers apply no CORS to WebSockets, so
+the Origin check below is the only thing keeping a hostile page out.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import aiohttp
 from aiohttp import WSMsgType, web
-from multidict import CIMultiDict
-from yarl import URL
 
 from corsproxy.cors import policy
+from corsproxy.http import client
+from corsproxy.http.wsclient import WebSocketClient
 from corsproxy.proxy.accesslog import Entry
 from corsproxy.proxy.routing import Target
-
-if TYPE_CHECKING:
-    from corsproxy.proxy.handler import Proxy
 
 # aiohttp negotiates these itself on each side of the relay.
 _HANDSHAKE = frozenset(
@@ -32,9 +31,19 @@ _HANDSHAKE = frozenset(
     }
 )
 
+# The proxy's answer when the upstream WebSocket cannot be opened (gateway.explain's words).
+Fail = Callable[[BaseException], Awaitable[web.StreamResponse]]
+
 
 async def relay(
-    proxy: Proxy, request: web.BaseRequest, target: Target, decision: policy.Decision, entry: Entry
+    request: web.BaseRequest,
+    target: Target,
+    decision: policy.Decision,
+    entry: Entry,
+    *,
+    upstream_client: WebSocketClient,
+    headers: list[tuple[str, str]],
+    fail: Fail,
 ) -> web.StreamResponse:
     """Open the upstream WebSocket first, then accept the browser's, then pump both ways."""
     if decision.verdict is policy.Verdict.REFUSED:
@@ -46,37 +55,17 @@ async def relay(
         for p in value.split(",")
         if p.strip()
     ]
-    sent = [
-        (k, v)
-        for k, v in proxy.upstream_headers(request, target, decision)
-        if k.lower() not in _HANDSHAKE
-    ]
-    options = proxy.prepared[id(target.route.route)]
+    route = target.route.route
     try:
-        async with asyncio.timeout(target.route.route.timeout):
-            upstream = await proxy.session.ws_connect(
-                URL(target.url, encoded=True),
-                headers=CIMultiDict(sent),
-                protocols=protocols,
-                autoping=False,
-                autoclose=False,
-                ssl=options.ssl,
-                max_msg_size=0,
-            )
-    except aiohttp.WSServerHandshakeError as exc:
-        entry.notes.append(f"upstream refused the WebSocket upgrade: {exc.status}")
-        return proxy.cors_json(
-            entry,
-            502,
-            {
-                "error": "upstream refused the WebSocket upgrade",
-                "upstream": target.route.route.upstream,
-                "detail": f"status {exc.status}",
-            },
-            decision,
+        upstream = await upstream_client.connect(
+            target.url,
+            [(k, v) for k, v in headers if k.lower() not in _HANDSHAKE],
+            protocols,
+            verify=route.verify_tls,
+            timeout=route.timeout,
         )
-    except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-        return await proxy.gateway_error(exc, target, decision, entry)
+    except (client.UpstreamError, TimeoutError) as exc:
+        return await fail(exc)
     browser = web.WebSocketResponse(
         protocols=(upstream.protocol,) if upstream.protocol else (),
         autoping=False,
