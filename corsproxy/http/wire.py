@@ -122,8 +122,8 @@ class ResponseParser:
         "fed",
         "_start",
         "_reason",
-        "_fields",
-        "_head_size",
+        "_names",
+        "_values",
         "_seen",
         "_held",
         "_merged",
@@ -141,8 +141,8 @@ class ResponseParser:
         self.fed = 0  # bytes fed before the final head was complete
         self._start = b""  # the response's first bytes, quoted in errors
         self._reason = b""
-        self._fields: list[tuple[bytes, bytes]] = []
-        self._head_size = 0
+        self._names: list[bytes] = []
+        self._values: list[bytes] = []
         self._seen: list[bytes] = []  # the head's bytes so far (see _hold)
         self._held: bytearray | None = None
         self._merged = False
@@ -228,18 +228,15 @@ class ResponseParser:
         if self.done:
             self.beyond = True
         self._reason = b""
-        self._fields = []
-        self._head_size = 0
+        self._names = []
+        self._values = []
 
     def on_status(self, reason: bytes) -> None:
         self._reason += reason  # a reason split across two arrivals comes in two calls
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        size = len(name) + len(value) + 2
-        if size > MAX_LINE:
-            raise InvalidResponse(f"header line longer than {MAX_LINE // 1024} KiB")
-        self._head_size += size + 2
-        self._fields.append((name, value))
+        self._names.append(name)
+        self._values.append(value)
 
     def on_headers_complete(self) -> None:
         llhttp = self._llhttp
@@ -249,11 +246,9 @@ class ResponseParser:
             raise InvalidResponse(f"not an HTTP/1.x response: HTTP/{version}")
         if status < 100:
             raise InvalidResponse(f"bad status line: status {status:03d}")
-        if _BAD_REASON.search(self._reason):
-            raise InvalidResponse("control character in the status line")
-        if self._head_size + len(self._reason) > MAX_HEAD:
-            raise _too_large()
-        head = _head_of(int(version[2]), status, self._reason, self._fields, self._head_request)
+        head = _head_of(
+            int(version[2]), status, self._reason, self._names, self._values, self._head_request
+        )
         if status < 200 and status != 101:
             self.interim = head  # 100 Continue, 103 Early Hints: the final head follows
             return
@@ -299,21 +294,52 @@ def _llhttp(protocol: ResponseParser) -> httptools.HttpResponseParser:
 
 
 def _head_of(
-    version: int, status: int, reason: bytes, fields: list[tuple[bytes, bytes]], head: bool
+    minor: int,
+    status: int,
+    reason: bytes,
+    names: list[bytes],
+    values: list[bytes],
+    head_request: bool,
 ) -> ResponseHead:
-    """The head as text, with the framing and reuse that follow from it."""
-    headers: Headers = []
-    framing_fields: list[tuple[bytes, bytes]] = []
-    for name, value in fields:
-        headers.append((name.decode("latin-1"), _text(value.rstrip(b" \t"))))
-        lower = name.lower()
-        if lower in _FRAMING_FIELDS:
-            framing_fields.append((lower, value))
-    framing, length, reusable = _framing(head, status, framing_fields)
-    if version == 0 and framing is Framing.CHUNKED:
-        reusable = False  # RFC 9112 §6.1: Transfer-Encoding in HTTP/1.0 is faulty framing
-    keep_alive = reusable and _persistent(version, framing_fields)
-    return ResponseHead(version, status, _text(reason), headers, framing, length, keep_alive)
+    """The head as text, the limits checked, with the framing and reuse that follow from it.
+
+    Names and values are joined and decoded in one go: line by line, this was the most
+    expensive part of reading a small response. llhttp refuses a CR or LF inside either.
+    """
+    if reason != b"OK" and _BAD_REASON.search(reason):
+        raise InvalidResponse("control character in the status line")
+    joined = b"\n".join(names)
+    size = len(reason) + len(joined) + sum(map(len, values)) + 4 * len(names)
+    if size > MAX_HEAD:
+        raise _too_large()
+    if values and max(map(len, values)) + max(map(len, names)) + 2 > MAX_LINE:
+        if any(
+            len(name) + len(value) + 2 > MAX_LINE for name, value in zip(names, values, strict=True)
+        ):
+            raise InvalidResponse(f"header line longer than {MAX_LINE // 1024} KiB")
+    lowered = joined.lower().split(b"\n")
+    fields = [
+        (lower, v) for lower, v in zip(lowered, values, strict=True) if lower in _FRAMING_FIELDS
+    ]
+    framing, length, keep_alive = _framing(head_request, status, minor, fields)
+    headers = (
+        list(zip(joined.decode("latin-1").split("\n"), _values(values), strict=True))
+        if names
+        else []
+    )
+    return ResponseHead(minor, status, _text(reason), headers, framing, length, keep_alive)
+
+
+def _values(values: list[bytes]) -> list[str]:
+    """Values as text: UTF-8, or Latin-1 when not (see _text). llhttp has stripped the
+    whitespace before a value, not the whitespace after it."""
+    try:
+        text = b"\n".join(values).decode("utf-8")
+    except UnicodeDecodeError:
+        text = "\n".join(map(_text, values))
+    if " \n" in text or "\t\n" in text or text.endswith((" ", "\t")):
+        return [value.rstrip(" \t") for value in text.split("\n")]
+    return text.split("\n")
 
 
 def _text(raw: bytes) -> str:
@@ -327,38 +353,46 @@ def _text(raw: bytes) -> str:
 
 
 def _framing(
-    head: bool, status: int, fields: list[tuple[bytes, bytes]]
+    head_request: bool, status: int, minor: int, fields: list[tuple[bytes, bytes]]
 ) -> tuple[Framing, int | None, bool]:
-    """RFC 9112 §6.3: (framing, length, whether the framing allows reusing the connection).
+    """RFC 9112 §6.3: (framing, length, whether the connection may carry the next request).
 
     `fields` holds the Transfer-Encoding, Content-Length and Connection fields, names lowered;
     llhttp has checked them (a Content-Length is one number) and frames the body the same way.
     """
+    length: bytes | None = None
+    codings = connection = b""
+    for lower, value in fields:
+        if lower == b"content-length":
+            length = value
+        elif lower == b"transfer-encoding":
+            codings += b"," + value
+        else:
+            connection += b"," + value
+    persistent = _persistent(minor, connection)
     if status == 101:  # the connection now speaks another protocol
         return Framing.NONE, None, False
-    if head or status < 200 or status in (204, 304):
-        return Framing.NONE, None, True
-    codings = b",".join(v for lower, v in fields if lower == b"transfer-encoding")
-    lengths = [v for lower, v in fields if lower == b"content-length"]
-    last = codings.rsplit(b",", 1)[-1].strip(b" \t").lower()
-    if codings.strip(b" \t,"):
-        # With both, Transfer-Encoding wins and the connection must not be reused (§6.3 3).
-        if last == b"chunked":
-            return Framing.CHUNKED, None, not lengths
-        return Framing.UNTIL_CLOSE, None, False
-    if lengths:
-        return Framing.LENGTH, int(lengths[0]), True
+    if head_request or status < 200 or status in (204, 304):
+        return Framing.NONE, None, persistent
+    if codings:
+        listed = [c.strip(b" \t").lower() for c in codings.split(b",") if c.strip(b" \t")]
+        # With both, Transfer-Encoding wins and the connection must not be reused (§6.3 3);
+        # in HTTP/1.0, Transfer-Encoding is faulty framing (§6.1).
+        if listed and listed[-1] == b"chunked":
+            return Framing.CHUNKED, None, persistent and length is None and minor == 1
+        if listed:
+            return Framing.UNTIL_CLOSE, None, False
+    if length is not None:
+        return Framing.LENGTH, int(length), persistent
     return Framing.UNTIL_CLOSE, None, False
 
 
-def _persistent(version: int, fields: list[tuple[bytes, bytes]]) -> bool:
-    tokens = {
-        token.strip(b" \t").lower()
-        for lower, value in fields
-        if lower == b"connection"
-        for token in value.split(b",")
-    }
-    if version == 0:
+def _persistent(minor: int, connection: bytes) -> bool:
+    """Whether the Connection tokens (each after a comma) let the connection stay open."""
+    if not connection:
+        return minor == 1  # HTTP/1.1 stays open unless told otherwise; 1.0 closes
+    tokens = set(map(bytes.strip, connection.lower().split(b",")))
+    if minor == 0:
         return b"keep-alive" in tokens
     return b"close" not in tokens
 
