@@ -180,6 +180,26 @@ async def test_100_kib_of_response_headers_pass_through(start_proxy, client):
         await assert_still_serving(client, proxy)
 
 
+async def test_a_response_head_over_256_kib_is_a_readable_502(start_proxy, client):
+    """Chromium fails a head over 256 KiB with ERR_RESPONSE_HEADERS_TOO_BIG, which a page
+    cannot read: the proxy answers a 502 the page can read, saying why."""
+
+    async def huge_head(reader, writer):
+        fields = b"".join(b"X-Big-%d: %s\r\n" % (i, b"v" * 1000) for i in range(600))
+        writer.write(b"HTTP/1.1 200 OK\r\n" + fields + b"Content-Length: 2\r\n\r\nok")
+        await writer.drain()
+
+    async with RawUpstream(huge_head) as upstream:
+        proxy = await proxy_for(start_proxy, upstream)
+        async with client.get(proxy.url + "/x", headers={"Origin": ORIGIN}) as resp:
+            assert resp.status == 502
+            assert resp.headers["Access-Control-Allow-Origin"] == ORIGIN
+            body = await resp.json()
+        assert body["error"] == "upstream response head too large"
+        assert "the response head exceeds 256 KiB" in body["detail"]
+        await assert_still_serving(client, proxy)
+
+
 async def test_a_header_line_over_64_kib_is_a_readable_502(start_proxy, client):
     async def huge_header(reader, writer):
         writer.write(b"HTTP/1.1 200 OK\r\nX-Huge: " + b"v" * 100_000 + b"\r\n\r\n")

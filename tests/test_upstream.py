@@ -16,7 +16,7 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from corsproxy.http import client, wire
+from corsproxy.http import client, connection, errors, wire
 from tests.conftest import free_port
 
 Script = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
@@ -454,7 +454,7 @@ async def relay(request: web.Request) -> web.Response:
             body=body,
             body_length=length,
         )
-    except client.UpstreamError as exc:
+    except errors.UpstreamError as exc:
         return web.Response(status=502, text=type(exc).__name__)
     try:
         return web.Response(status=resp.status, body=await resp.read())
@@ -537,13 +537,13 @@ async def test_a_streamed_body_is_not_replayed_on_a_stale_connection(raw_upstrea
 
 
 async def test_a_closed_port_is_connect_failed(pool):
-    with pytest.raises(client.ConnectFailed) as caught:
+    with pytest.raises(errors.ConnectFailed) as caught:
         await fetch(pool, free_port())
     assert caught.value.os_error.errno == errno.ECONNREFUSED
 
 
 async def test_an_unresolvable_host_is_host_not_found(pool):
-    with pytest.raises(client.HostNotFound, match="no-such-host.invalid"):
+    with pytest.raises(errors.HostNotFound, match="no-such-host.invalid"):
         await fetch(pool, 80, host="no-such-host.invalid")
 
 
@@ -585,50 +585,50 @@ REQUEST_ERROR_ROWS = [
         "closes before any byte",
         close_at_once,
         {},
-        client.Disconnected,
+        errors.Disconnected,
         "before the response headers",
     ),
-    ("resets before any byte", reset_at_once, {}, client.Disconnected, None),
+    ("resets before any byte", reset_at_once, {}, errors.Disconnected, None),
     (
         "closes in the middle of the head",
         sending(b"HTTP/1.1 200 OK\r\nContent-Ty"),
         {},
-        client.Disconnected,
+        errors.Disconnected,
         "middle of the response head",
     ),
     (
         "sends garbage",
         sending(b"\x16\x03\x01 this is not http at all\r\n\r\n"),
         {},
-        client.InvalidResponse,
+        errors.InvalidResponse,
         "not an HTTP response",
     ),
     (
         "sends garbage and stays open",
         sending_then_stalling(b"SSH-2.0-OpenSSH_9.6\r\n"),
         {},
-        client.InvalidResponse,
+        errors.InvalidResponse,
         "not an HTTP response",
     ),
     (
         "bad status line",
         sending(b"HTTP/1.1 two hundred OK\r\nContent-Length: 0\r\n\r\n"),
         {},
-        client.InvalidResponse,
+        errors.InvalidResponse,
         "bad status line",
     ),
     (
         "control character in a header",
         sending(b"HTTP/1.1 200 OK\r\nX-Bad: a\x00b\r\nContent-Length: 0\r\n\r\n"),
         {},
-        client.InvalidResponse,
+        errors.InvalidResponse,
         "control character",
     ),
     (
         "differing Content-Lengths",
         sending(b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\nContent-Length: 5\r\n\r\nfine"),
         {},
-        client.InvalidResponse,
+        errors.InvalidResponse,
         "Content-Length",
     ),
 ]
@@ -643,7 +643,7 @@ async def test_request_errors(pool, raw_upstream, script, options, error, messag
     server = await raw_upstream(script)
     with pytest.raises(error) as caught:
         await fetch(pool, server.port, **options)
-    assert isinstance(caught.value, client.UpstreamError)
+    assert isinstance(caught.value, errors.UpstreamError)
     if message:
         assert message in str(caught.value)
 
@@ -654,7 +654,7 @@ async def test_no_head_within_timeout_is_a_plain_timeout(pool, raw_upstream, rea
     server = await raw_upstream(sending_then_stalling(b"HTTP/1.1 200 OK\r\n"))
     with pytest.raises(TimeoutError) as caught:
         await fetch(pool, server.port, timeout=0.2, read_timeout=read_timeout)
-    assert not isinstance(caught.value, client.IdleTimeout)
+    assert not isinstance(caught.value, errors.IdleTimeout)
     assert "no response headers" in str(caught.value)
 
 
@@ -664,35 +664,35 @@ BODY_ERROR_ROWS = [
         "closes mid-body with Content-Length",
         sending(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nfine"),
         5.0,
-        client.Disconnected,
+        errors.Disconnected,
         "6 of 10 bytes still due",
     ),
     (
         "closes inside a chunked body",
         sending(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nfine\r\n"),
         5.0,
-        client.Disconnected,
+        errors.Disconnected,
         "chunked body",
     ),
     (
         "bad chunk size",
         sending(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nfine\r\n0\r\n\r\n"),
         5.0,
-        client.InvalidResponse,
+        errors.InvalidResponse,
         "bad chunk size",
     ),
     (
         "chunk data longer than its size",
         sending(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nfine\r\n0\r\n\r\n"),
         5.0,
-        client.InvalidResponse,
+        errors.InvalidResponse,
         "longer than its size",
     ),
     (
         "stalls mid-body",
         sending_then_stalling(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nfine"),
         0.2,
-        client.IdleTimeout,
+        errors.IdleTimeout,
         "no data for 0.2 s",
     ),
     (
@@ -701,7 +701,7 @@ BODY_ERROR_ROWS = [
             b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nfine\r\n"
         ),
         0.2,
-        client.IdleTimeout,
+        errors.IdleTimeout,
         "no data for 0.2 s",
     ),
 ]
@@ -765,7 +765,7 @@ async def test_a_slow_reader_holds_back_the_upstream(pool, raw_upstream):
     finally:
         resp.release()
     assert sum(sizes) == BIG
-    assert max(sizes) <= client.HIGH_WATER + TRANSPORT_READ, max(sizes)
+    assert max(sizes) <= connection.HIGH_WATER + TRANSPORT_READ, max(sizes)
 
 
 # After the review: reset mid-body, the idle cap, Happy Eyeballs, Latin-1 header values
@@ -785,7 +785,7 @@ async def test_a_reset_inside_a_body_read_until_close_is_not_its_end(pool, raw_u
     server = await raw_upstream(reset_inside_a_body_read_until_close)
     resp = await fetch(pool, server.port)
     try:
-        with pytest.raises(client.Disconnected, match="reset"):
+        with pytest.raises(errors.Disconnected, match="reset"):
             await resp.read()
     finally:
         resp.release()
@@ -857,6 +857,6 @@ async def test_every_address_refusing_is_connect_failed(pool):
             ports.append(sock.getsockname()[1])
     addresses = [(socket.AF_INET, ("127.0.0.1", port)) for port in ports]
     pool._dns[("app.test", ports[0])] = (float("inf"), addresses)
-    with pytest.raises(client.ConnectFailed) as caught:
+    with pytest.raises(errors.ConnectFailed) as caught:
         await fetch(pool, ports[0], host="app.test")
     assert caught.value.os_error.errno == errno.ECONNREFUSED

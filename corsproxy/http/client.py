@@ -3,10 +3,11 @@
 aiohttp's ClientSession was the largest single cost of a proxied request: it builds a
 request object, a URL, a cookie filter, a response object and a stream reader for every
 exchange. The proxy already has the head it wants to send and only needs the status, the
-raw header list and the body bytes back, so this client writes one prepared head, reads into
-one buffer and parses with http1.py. WebSocket upgrades still go through aiohttp (websocket.py).
+raw header list and the body bytes back, so this client writes one prepared head and feeds
+what arrives straight to llhttp (responseparser.ResponseParser). WebSocket upgrades go through
+wsclient.py, which raises the same errors.
 
-Errors are raised as the UpstreamError subclasses below; gateway.explain() names them.
+Errors are raised as the UpstreamError subclasses of errors.py; gateway.explain() names them.
 """
 
 from __future__ import annotations
@@ -19,151 +20,39 @@ from asyncio.staggered import staggered_race
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from itertools import zip_longest
+from typing import Protocol
 
-import aiohttp
-
-from corsproxy.http import wire
+from corsproxy.http import responseparser, wire
+from corsproxy.http.connection import Connection
+from corsproxy.http.errors import (
+    CertificateRejected,
+    ConnectFailed,
+    Disconnected,
+    HeadTooLarge,
+    HostNotFound,
+    IdleTimeout,
+    InvalidResponse,
+    TLSFailed,
+    UpstreamError,
+)
 
 CHUNK = 64 * 1024
-HIGH_WATER = 256 * 1024  # stop reading from the upstream while the browser is this far behind
 IDLE_SECONDS = 10.0  # a pooled connection unused this long is closed instead of reused
 IDLE_PER_UPSTREAM = 64  # idle connections kept per upstream; more are closed
 DNS_SECONDS = 10.0  # how long a name's addresses are reused
 HAPPY_EYEBALLS_DELAY = 0.25  # head start of each address over the next (RFC 8305 §5)
 
 
-class UpstreamError(Exception):
-    """The upstream exchange failed; subclasses say how."""
+class Body(Protocol):
+    """A request body as the client reads it: aiohttp's StreamReader (request.content)."""
 
+    def is_eof(self) -> bool: ...
 
-class HostNotFound(UpstreamError):
-    """The upstream's host name does not resolve."""
+    def read_nowait(self, n: int = -1) -> bytes: ...
 
+    async def read(self, n: int = -1) -> bytes: ...
 
-class ConnectFailed(UpstreamError):
-    """No address of the upstream accepted a connection; os_error is the last refusal."""
-
-    def __init__(self, os_error: OSError) -> None:
-        super().__init__(str(os_error))
-        self.os_error = os_error
-
-
-class CertificateRejected(UpstreamError):
-    """The upstream's TLS certificate did not verify."""
-
-    def __init__(self, certificate_error: ssl.SSLCertVerificationError) -> None:
-        super().__init__(str(certificate_error))
-        self.certificate_error = certificate_error
-
-
-class Disconnected(UpstreamError):
-    """The upstream closed the connection before (or while) sending its response."""
-
-
-class InvalidResponse(UpstreamError):
-    """The upstream's bytes are not a valid HTTP/1.x response."""
-
-
-class IdleTimeout(UpstreamError, TimeoutError):
-    """No bytes from the upstream for read_timeout seconds."""
-
-
-class _Connection(asyncio.Protocol):
-    """One upstream socket: bytes land in `buffer`, a waiting reader is woken."""
-
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self.loop = loop
-        self.transport: asyncio.Transport | None = None
-        self.buffer = bytearray()
-        self.closed = False
-        self.error: BaseException | None = None
-        self.idle_since = 0.0
-        self._waiter: asyncio.Future[None] | None = None
-        self._drain: asyncio.Future[None] | None = None
-        self._reading_paused = False
-
-    # asyncio.Protocol callbacks
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
-
-    def data_received(self, data: bytes) -> None:
-        self.buffer += data
-        if len(self.buffer) > HIGH_WATER and not self._reading_paused and self.transport:
-            self._reading_paused = True
-            self.transport.pause_reading()
-        self._wake()
-
-    def eof_received(self) -> bool:
-        self.closed = True
-        self._wake()
-        return False
-
-    def connection_lost(self, exc: BaseException | None) -> None:
-        self.closed = True
-        self.error = exc
-        self._wake()
-        if self._drain is not None and not self._drain.done():
-            self._drain.set_result(None)
-
-    def pause_writing(self) -> None:
-        self._drain = self.loop.create_future()
-
-    def resume_writing(self) -> None:
-        if self._drain is not None and not self._drain.done():
-            self._drain.set_result(None)
-        self._drain = None
-
-    # used by Pool and Response
-
-    def _wake(self) -> None:
-        waiter = self._waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
-
-    async def wait_data(self, timeout: float | None) -> None:
-        """Wait until more bytes (or the end) arrive; IdleTimeout after `timeout` seconds."""
-        if self._reading_paused and self.transport is not None:
-            self._reading_paused = False
-            self.transport.resume_reading()
-        waiter = self.loop.create_future()
-        self._waiter = waiter
-        timer = None
-        if timeout is not None:
-            timer = self.loop.call_later(timeout, _expire, waiter, timeout)
-        try:
-            await waiter
-        finally:
-            self._waiter = None
-            if timer is not None:
-                timer.cancel()
-
-    def consumed(self) -> None:
-        """The reader took bytes out of the buffer: read on if reading was paused."""
-        if self._reading_paused and len(self.buffer) <= HIGH_WATER and self.transport:
-            self._reading_paused = False
-            self.transport.resume_reading()
-
-    async def drain(self) -> None:
-        if self.closed:
-            raise Disconnected("the upstream closed the connection while the body was sent")
-        if self._drain is not None:
-            await self._drain
-
-    def abort_unless_sent(self, sending: asyncio.Task[None]) -> None:
-        """The browser's body could not be read to its end: the upstream exchange is void."""
-        if sending.cancelled() or sending.exception() is not None:
-            self.abort()
-
-    def abort(self) -> None:
-        self.closed = True
-        if self.transport is not None:
-            self.transport.abort()
-
-
-def _expire(waiter: asyncio.Future[None], timeout: float) -> None:
-    if not waiter.done():
-        waiter.set_exception(IdleTimeout(f"no data for {timeout:g} s, read_timeout"))
+    async def readany(self) -> bytes: ...
 
 
 class Response:
@@ -177,11 +66,13 @@ class Response:
         self,
         pool: Pool,
         key: tuple[str, str, int, bool],
-        conn: _Connection,
-        head: wire.ResponseHead,
+        conn: Connection,
+        parser: responseparser.ResponseParser,
         read_timeout: float | None,
         sending: asyncio.Task[None] | None,
     ) -> None:
+        head = parser.head
+        assert head is not None
         self.status = head.status
         self.reason = head.reason
         self.headers = head.headers
@@ -189,88 +80,70 @@ class Response:
         self.framing = head.framing
         self._pool = pool
         self._key = key
-        self._conn: _Connection | None = conn
+        self._conn: Connection | None = conn
+        self._parser = parser
         self._head = head
         self._read_timeout = read_timeout
         self._sending = sending
-        self._left = head.length or 0
-        self._chunked = wire.ChunkedDecoder() if head.framing is wire.Framing.CHUNKED else None
-        self._complete = head.framing is wire.Framing.NONE or self.length == 0
 
     async def read(self) -> bytes:
         """The whole body (for the small ones, whose length is known)."""
-        conn = self._conn
-        if self.length is not None and conn is not None and len(conn.buffer) >= self._left:
-            # The usual small API answer: it came in with the head.
-            data = bytes(conn.buffer[: self._left])
-            del conn.buffer[: self._left]
-            self._left = 0
-            self._complete = True
-            return data
+        if self._parser.done:  # the usual small API answer: it came in with the head
+            return b"".join(self._parser.take())
         return b"".join([chunk async for chunk in self.chunks()])
 
     async def chunks(self) -> AsyncIterator[bytes]:
         """The body's bytes as they arrive; at most HIGH_WATER plus one read is buffered."""
         conn = self._conn
         assert conn is not None, "the response was released"
-        framing = self._head.framing
-        while not self._complete:
-            buffer = conn.buffer
-            if buffer and self._chunked is not None and not self._chunked.ready(buffer):
-                pass  # only part of a chunk-size line or line end: wait for the rest
-            elif buffer:
-                # Copied once (a slice of a bytearray is a copy already): short-lived double
-                # copies of a 512 KiB buffer made RSS creep up in the soak.
-                if framing is wire.Framing.LENGTH:
-                    take = min(self._left, len(buffer))
-                    if take == len(buffer):
-                        pieces = [bytes(buffer)]
-                        buffer.clear()
-                    else:
-                        pieces = [bytes(memoryview(buffer)[:take])]
-                        del buffer[:take]
-                    self._left -= take
-                    self._complete = self._left == 0
-                elif self._chunked is not None:
-                    try:
-                        pieces = self._chunked.feed(buffer)
-                    except wire.InvalidResponse as exc:
-                        raise InvalidResponse(str(exc)) from None
-                    self._complete = self._chunked.done
-                else:
-                    pieces = [bytes(buffer)]
-                    buffer.clear()
+        parser = self._parser
+        while True:
+            pieces = parser.take()
+            if pieces:
                 conn.consumed()
                 for piece in pieces:
-                    if piece:
-                        yield piece
+                    yield piece
                 continue
+            if conn.invalid is not None:
+                raise InvalidResponse(str(conn.invalid))
+            if parser.done:
+                return
             if conn.closed:
-                if framing is wire.Framing.UNTIL_CLOSE and conn.error is None:
-                    self._complete = True  # a clean close is how this body ends
-                    return
-                if framing is wire.Framing.UNTIL_CLOSE:
-                    raise Disconnected(f"the connection was reset ({conn.error})")
-                if framing is wire.Framing.LENGTH:
-                    due = f"{self._left} of {self._head.length} bytes still due"
-                    raise Disconnected(f"the connection closed with {due}")
-                raise Disconnected("the connection closed inside the chunked body")
+                self._ended_by_close(conn)
+                return
             await conn.wait_data(self._read_timeout)
+
+    def _ended_by_close(self, conn: Connection) -> None:
+        """Return when the close is how the body ends; else Disconnected, saying what was due."""
+        framing = self.framing
+        if framing is wire.Framing.UNTIL_CLOSE and conn.error is None:
+            return
+        if framing is wire.Framing.UNTIL_CLOSE:
+            raise Disconnected(f"the connection was reset ({conn.error})")
+        if framing is wire.Framing.LENGTH:
+            due = f"{(self.length or 0) - self._parser.received} of {self.length} bytes still due"
+            raise Disconnected(f"the connection closed with {due}")
+        raise Disconnected("the connection closed inside the chunked body")
 
     def release(self) -> None:
         """Return the connection to the pool if the exchange ended cleanly, else close it."""
         conn, self._conn = self._conn, None
         if conn is None:
             return
+        conn.parser = None
         sent = self._sending is None or (self._sending.done() and not self._sending.cancelled())
         if sent and self._sending is not None and self._sending.exception() is not None:
             sent = False
+        parser = self._parser
         if (
-            self._complete
+            parser.done
+            and not parser.buffered  # the body was read to its end
             and sent
             and self._head.keep_alive
             and not conn.closed
-            and not conn.buffer  # bytes beyond the body: the upstream is out of step
+            and not parser.beyond  # bytes beyond the body: the upstream is out of step
+            and not conn.stray
+            and conn.invalid is None
         ):
             self._pool.put(self._key, conn)
         else:
@@ -287,12 +160,12 @@ class Pool:
     """
 
     def __init__(self) -> None:
-        self._idle: dict[tuple[str, str, int, bool], deque[_Connection]] = {}
+        self._idle: dict[tuple[str, str, int, bool], deque[Connection]] = {}
         self._dns: dict[tuple[str, int], tuple[float, list[tuple]]] = {}
         self._tls: dict[bool, ssl.SSLContext] = {}
         self._sweep: asyncio.TimerHandle | None = None
 
-    def put(self, key: tuple[str, str, int, bool], conn: _Connection) -> None:
+    def put(self, key: tuple[str, str, int, bool], conn: Connection) -> None:
         conn.idle_since = time.monotonic()
         idle = self._idle.get(key)
         if idle is None:
@@ -303,14 +176,14 @@ class Pool:
         if self._sweep is None:
             self._sweep = conn.loop.call_later(IDLE_SECONDS, self._expire_idle, conn.loop)
 
-    def _take(self, key: tuple[str, str, int, bool]) -> _Connection | None:
+    def _take(self, key: tuple[str, str, int, bool]) -> Connection | None:
         idle = self._idle.get(key)
         if not idle:
             return None
         fresh = time.monotonic() - IDLE_SECONDS
         while idle:
             conn = idle.pop()
-            if not conn.closed and conn.idle_since >= fresh and not conn.buffer:
+            if not conn.closed and conn.idle_since >= fresh and not conn.stray:
                 return conn
             conn.abort()
         return None
@@ -342,7 +215,7 @@ class Pool:
         verify: bool,
         method: str,
         head: bytes,
-        body: aiohttp.StreamReader | None,
+        body: Body | None,
         body_length: int | None,
         timeout: float,
         read_timeout: float | None,
@@ -375,18 +248,19 @@ class Pool:
                 async with asyncio.timeout(deadline - time.monotonic()):
                     conn = await self._connect(scheme, host, port, verify)
             sending: asyncio.Task[None] | None = None
+            parser = conn.parser = responseparser.ResponseParser(method)
             try:
                 assert conn.transport is not None
                 conn.transport.write(head + small if small else head)
                 if body is not None:
                     sending = asyncio.ensure_future(_send_body(conn, body, body_length is None))
                     sending.add_done_callback(conn.abort_unless_sent)
-                response_head = await _read_head(conn, method, deadline)
+                await _read_head(conn, parser, deadline)
             except Disconnected:
                 if sending is not None:
                     sending.cancel()
                 conn.abort()
-                if reused and body is None and not conn.buffer:
+                if reused and body is None and not parser.fed:
                     continue
                 raise
             except BaseException:
@@ -394,19 +268,19 @@ class Pool:
                     sending.cancel()
                 conn.abort()
                 raise
-            return Response(self, key, conn, response_head, read_timeout, sending)
+            return Response(self, key, conn, parser, read_timeout, sending)
         raise AssertionError("unreachable")
 
-    async def _connect(self, scheme: str, host: str, port: int, verify: bool) -> _Connection:
+    async def _connect(self, scheme: str, host: str, port: int, verify: bool) -> Connection:
         """A new connection; with several addresses, each next one is tried after a short
         head start of the one before (Happy Eyeballs, RFC 8305), so an IPv6 address that
         silently drops packets costs 250 ms, not the whole timeout."""
         loop = asyncio.get_running_loop()
         context = self._context(verify) if scheme == "https" else None
 
-        def attempt(family: int, address: tuple) -> Callable[[], Awaitable[_Connection]]:
-            async def connect() -> _Connection:
-                conn = _Connection(loop)
+        def attempt(family: int, address: tuple) -> Callable[[], Awaitable[Connection]]:
+            async def connect() -> Connection:
+                conn = Connection(loop)
                 try:
                     await loop.create_connection(
                         lambda: conn,
@@ -476,52 +350,38 @@ def _connect_error(errors: list[BaseException]) -> UpstreamError | BaseException
             return CertificateRejected(exc)
     for exc in errors:
         if isinstance(exc, ssl.SSLError):
-            return exc
+            return TLSFailed(exc)
     for exc in reversed(errors):
         if isinstance(exc, OSError):
             return ConnectFailed(exc)
     return errors[-1] if errors else ConnectFailed(OSError("no address to connect to"))
 
 
-async def _read_head(conn: _Connection, method: str, deadline: float) -> wire.ResponseHead:
-    """The response head, skipping interim 1xx responses (100 Continue, 103 Early Hints).
+async def _read_head(
+    conn: Connection, parser: responseparser.ResponseParser, deadline: float
+) -> None:
+    """Wait until the parser has the final head (interim 1xx ones are skipped there).
 
     Only the route's `timeout` applies here; read_timeout is for the gaps inside a body.
     """
-    searched = 0
-    while True:
+    while parser.head is None:
+        if conn.invalid is not None:
+            error = HeadTooLarge if isinstance(conn.invalid, wire.HeadTooLarge) else InvalidResponse
+            raise error(str(conn.invalid))
+        if conn.closed:
+            if parser.fed:
+                raise Disconnected("the connection closed in the middle of the response head")
+            raise Disconnected("the connection closed before the response headers")
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError("no response headers in time")
         try:
-            end = wire.find_head_end(conn.buffer, searched)
-        except wire.InvalidResponse as exc:
-            raise InvalidResponse(str(exc)) from None
-        if end < 0:
-            if conn.closed:
-                if conn.buffer:
-                    raise Disconnected("the connection closed in the middle of the response head")
-                raise Disconnected("the connection closed before the response headers")
-            searched = len(conn.buffer)
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise TimeoutError("no response headers in time")
-            try:
-                await conn.wait_data(left)
-            except IdleTimeout:
-                raise TimeoutError("no response headers in time") from None
-            continue
-        raw = bytes(conn.buffer[:end])
-        del conn.buffer[:end]
-        searched = 0
-        try:
-            head = wire.parse_response_head(raw, method)
-        except wire.InvalidResponse as exc:
-            raise InvalidResponse(str(exc)) from None
-        if 100 <= head.status < 200 and head.status != 101:
-            continue
-        conn.consumed()
-        return head
+            await conn.wait_data(left)
+        except IdleTimeout:
+            raise TimeoutError("no response headers in time") from None
 
 
-async def _send_body(conn: _Connection, body: aiohttp.StreamReader, chunked: bool) -> None:
+async def _send_body(conn: Connection, body: Body, chunked: bool) -> None:
     """Stream the browser's body upstream, re-framed as chunked when its length is unknown."""
     transport = conn.transport
     assert transport is not None

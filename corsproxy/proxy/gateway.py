@@ -1,7 +1,9 @@
 """Why the upstream could not answer, in words: the one place upstream failures are named.
 
-proxy.forward() hands any exception from the upstream request to explain(); the browser gets
-the resulting 502/504 as JSON it can read (the CORS headers are added by the caller).
+proxy.forward() and the WebSocket relay hand any exception from the upstream exchange to
+explain(); the browser gets the resulting 502/504 as JSON it can read (the CORS headers are
+added by the caller). Both upstream clients raise the same errors (errors.UpstreamError's
+subclasses, or TimeoutError while waiting for the head), and each has its words here.
 """
 
 from __future__ import annotations
@@ -10,12 +12,9 @@ import asyncio
 import errno
 import os
 import socket
-import ssl
 from dataclasses import dataclass
 
-import aiohttp
-
-from corsproxy.http import client
+from corsproxy.http import errors, wire
 from corsproxy.proxy.routing import CompiledRoute
 
 
@@ -37,41 +36,57 @@ class GatewayError:
 
 
 async def explain(exc: BaseException, route: CompiledRoute, index: int) -> GatewayError:
-    """Turn an exception raised before the upstream's headers arrived into a GatewayError."""
+    """Turn an exception raised before the response's headers were sent into a GatewayError."""
     where = f"routes[{index}]" if route.route.prefix != "/" or index else "the route"
-    if isinstance(exc, TimeoutError | asyncio.TimeoutError) and not isinstance(
-        exc, aiohttp.ClientConnectorError
-    ):
+    if isinstance(exc, errors.IdleTimeout):  # a small body that stopped arriving
+        return GatewayError(
+            504,
+            "upstream stalled",
+            f"{exc} inside the response body",
+            f"raise read_timeout on {where} if the backend pauses that long",
+        )
+    if isinstance(exc, TimeoutError):
         return GatewayError(
             504,
             "upstream timed out",
             f"no response headers within {route.route.timeout:g} s",
             f"raise timeout on {where} if the backend is just slow",
         )
-    if isinstance(exc, client.CertificateRejected | aiohttp.ClientConnectorCertificateError):
+    if isinstance(exc, errors.CertificateRejected):
         return GatewayError(
             502,
             "upstream TLS certificate rejected",
             f"{route.host}: {exc.certificate_error}",
             f"set verify_tls: false on {where} to accept a self-signed certificate",
         )
-    if isinstance(exc, client.HostNotFound | aiohttp.ClientConnectorDNSError):
+    if isinstance(exc, errors.HostNotFound):
         return GatewayError(502, "upstream host not found", f"cannot resolve {route.host!r}")
-    if isinstance(exc, client.ConnectFailed | aiohttp.ClientConnectorError):
+    if isinstance(exc, errors.ConnectFailed):
         return GatewayError(502, "upstream unreachable", await _connect_detail(exc.os_error, route))
-    if isinstance(exc, ssl.SSLError | aiohttp.ClientSSLError):
+    if isinstance(exc, errors.TLSFailed):
         return GatewayError(502, "upstream TLS handshake failed", str(exc))
-    if isinstance(exc, client.Disconnected):
+    if isinstance(exc, errors.Disconnected):
         return GatewayError(502, "upstream broke off", str(exc))
-    if isinstance(exc, aiohttp.ServerDisconnectedError):
-        return GatewayError(
-            502, "upstream broke off", "the connection closed before the response headers"
-        )
-    if isinstance(exc, client.InvalidResponse):
+    if isinstance(exc, errors.HeadTooLarge):
+        return _head_too_large()
+    if isinstance(exc, errors.InvalidResponse):
         return GatewayError(502, "upstream sent an invalid response", str(exc))
-    if isinstance(exc, aiohttp.ClientResponseError):
-        return GatewayError(502, "upstream sent an invalid response", exc.message or str(exc))
+    if isinstance(exc, errors.UpgradeRefused):
+        return GatewayError(502, "upstream refused the WebSocket upgrade", str(exc))
+    # Anything else is a bug of the proxy's (or the request head it could not write).
     return GatewayError(502, "upstream failed", f"{type(exc).__name__}: {exc}".rstrip(": "))
+
+
+def _head_too_large() -> GatewayError:
+    limit = wire.MAX_HEAD // 1024
+    return GatewayError(
+        502,
+        "upstream response head too large",
+        f"the response head exceeds {limit} KiB, more than browsers accept: Chromium fails "
+        "such a response with ERR_RESPONSE_HEADERS_TOO_BIG and the page sees only a "
+        "network error",
+        "look for a header that grows on the backend: a cookie, a trace or debug header",
+    )
 
 
 async def _connect_detail(os_error: OSError | None, route: CompiledRoute) -> str:

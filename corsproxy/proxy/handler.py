@@ -12,7 +12,6 @@ import os
 import time
 from dataclasses import dataclass
 
-import aiohttp
 from aiohttp import web
 from aiohttp.http import RawRequestMessage
 from multidict import CIMultiDict
@@ -20,7 +19,8 @@ from multidict import CIMultiDict
 from corsproxy import __version__
 from corsproxy.config.model import Settings
 from corsproxy.cors import policy
-from corsproxy.http import client, rawresponse, wire
+from corsproxy.http import client, errors, rawresponse, wire
+from corsproxy.http.wsclient import WebSocketClient
 from corsproxy.proxy import headerrules, headers, rewrite, websocket
 from corsproxy.proxy.accesslog import AccessLog, Entry
 from corsproxy.proxy.classify import HEALTH_PATH, Classified, Classifier, Kind, Memo
@@ -31,7 +31,6 @@ from corsproxy.proxy.upstreamalone import upstream_alone
 # Bodies up to this size are read whole and sent with the headers in one write: bounded
 # memory, and one write instead of three for the typical small API response.
 SMALL_BODY = 64 * 1024
-MAX_HEADER_LINE = 64 * 1024
 
 
 # What a handler returns to aiohttp: its own response types, or ready-made bytes.
@@ -82,26 +81,14 @@ class Proxy:
         self._preflights: Memo[policy.Decision, tuple[str, rawresponse.RawResponse]] = Memo()
         self._judged: Memo[tuple, tuple[str, ...]] = Memo()  # see upstream_alone()
         self.pool = client.Pool()  # every proxied HTTP request
-        self.session: aiohttp.ClientSession | None = None  # WebSocket upgrades only
+        self.websockets = WebSocketClient()  # WebSocket upgrades only
 
     async def start(self) -> None:
-        """Open the WebSocket client: no cookie jar, no automatic headers, no decompression."""
-        connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=10, enable_cleanup_closed=True)
-        self.session = aiohttp.ClientSession(
-            connector=connector,
-            cookie_jar=aiohttp.DummyCookieJar(),
-            auto_decompress=False,
-            skip_auto_headers=("User-Agent", "Accept", "Accept-Encoding", "Content-Type"),
-            timeout=aiohttp.ClientTimeout(total=None),
-            # Browsers accept far bigger headers than aiohttp's 8 KiB default per line.
-            max_line_size=MAX_HEADER_LINE,
-            max_field_size=MAX_HEADER_LINE,
-        )
+        """Nothing to open: both upstream clients connect on first use."""
 
     async def close(self) -> None:
         self.pool.close()
-        if self.session is not None:
-            await self.session.close()
+        await self.websockets.close()
 
     async def handle(self, request: web.BaseRequest) -> Answer:
         """The web handler for every request the proxy receives: classify, then act, then log."""
@@ -148,16 +135,16 @@ class Proxy:
 
     async def _websocket(
         self, request: web.BaseRequest, target: Target, decision: policy.Decision, entry: Entry
-    ) -> web.StreamResponse:
-        assert self.session is not None, "Proxy.start() opens the WebSocket client"
-        upstream_side = websocket.Upstream(
-            self.session,
-            self.upstream_headers(request, target, decision, entry),
-            self.prepared[id(target.route.route)].ssl,
-            self.cors_json,
-            self.gateway_error,
+    ) -> Answer:
+        return await websocket.relay(
+            request,
+            target,
+            decision,
+            entry,
+            upstream_client=self.websockets,
+            headers=self.upstream_headers(request, target, decision, entry),
+            fail=lambda exc: self.gateway_error(exc, target, decision, entry),
         )
-        return await websocket.relay(upstream_side, request, target, decision, entry)
 
     def answer_at_once(self, message: RawRequestMessage) -> bytes | None:
         """A granted preflight's answer, straight from the parser (http/fastpath.py), or None.
@@ -250,7 +237,7 @@ class Proxy:
                 route.route.timeout,
                 route.route.read_timeout,
             )
-        except (client.UpstreamError, TimeoutError, OSError) as exc:
+        except (errors.UpstreamError, TimeoutError, OSError) as exc:
             return await self.gateway_error(exc, target, decision, entry)
         try:
             return await self._respond(request, response, target, decision, entry)
@@ -297,7 +284,7 @@ class Proxy:
         if not no_body and length is not None and length <= SMALL_BODY:
             try:
                 data = await response.read()
-            except client.UpstreamError as exc:
+            except errors.UpstreamError as exc:
                 return await self.gateway_error(exc, target, decision, entry)
             if self.raw_responses and rawresponse.usable(request):
                 return rawresponse.build(response.status, response.reason, out, data)
@@ -312,7 +299,7 @@ class Proxy:
         try:
             async for chunk in response.chunks():
                 await reply.write(chunk)
-        except client.UpstreamError as exc:
+        except errors.UpstreamError as exc:
             # The upstream broke off mid-body: abort, so the browser sees a failed load
             # rather than a silently truncated 200.
             entry.notes.append(f"upstream broke off mid-body ({exc}); aborted")

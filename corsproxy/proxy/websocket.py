@@ -1,7 +1,8 @@
 """WebSocket upgrades: accepted from allowed origins only, then relayed frame by frame.
 
-Proxy._act() hands an upgrade here after the CORS decision. Browsers apply no CORS to
-WebSockets, so the Origin check below is the only thing keeping a hostile page out.
+proxy.handle() hands an upgrade here after the CORS decision, with the headers to send and
+the upstream WebSocket client (http/wsclient.py). Browsers apply no CORS to WebSockets, so
+the Origin check below is the only thing keeping a hostile page out.
 """
 
 from __future__ import annotations
@@ -13,10 +14,11 @@ from typing import Any
 
 import aiohttp
 from aiohttp import WSMsgType, web
-from multidict import CIMultiDict
-from yarl import URL
 
 from corsproxy.cors import policy
+from corsproxy.http import errors
+from corsproxy.http.rawresponse import RawResponse
+from corsproxy.http.wsclient import WebSocketClient
 from corsproxy.proxy.accesslog import Entry
 from corsproxy.proxy.routing import Target
 
@@ -30,31 +32,20 @@ _HANDSHAKE = frozenset(
     }
 )
 
-
-# The proxy's JSON answer with CORS headers: (entry, status, body, decision) -> response.
-AnswerJson = Callable[[Entry, int, dict, policy.Decision], web.StreamResponse]
-# The proxy's 502/504 for an exception: (exc, target, decision, entry) -> response.
-GatewayError = Callable[[BaseException, Target, policy.Decision, Entry], Awaitable[Any]]
-
-
-@dataclass(frozen=True, slots=True)
-class Upstream:
-    """What the relay needs of the proxy: its client and how it answers failures."""
-
-    session: aiohttp.ClientSession
-    headers: list[tuple[str, str]]  # the request headers for the upstream, already decided
-    ssl: bool
-    answer_json: AnswerJson
-    gateway_error: GatewayError
+# The proxy's answer when the upstream WebSocket cannot be opened (gateway.explain's words).
+Fail = Callable[[BaseException], Awaitable[web.StreamResponse | RawResponse]]
 
 
 async def relay(
-    upstream_side: Upstream,
     request: web.BaseRequest,
     target: Target,
     decision: policy.Decision,
     entry: Entry,
-) -> web.StreamResponse:
+    *,
+    upstream_client: WebSocketClient,
+    headers: list[tuple[str, str]],
+    fail: Fail,
+) -> web.StreamResponse | RawResponse:
     """Open the upstream WebSocket first, then accept the browser's, then pump both ways."""
     if decision.verdict is policy.Verdict.REFUSED:
         entry.status = 403
@@ -65,32 +56,17 @@ async def relay(
         for p in value.split(",")
         if p.strip()
     ]
-    sent = [(k, v) for k, v in upstream_side.headers if k.lower() not in _HANDSHAKE]
+    route = target.route.route
     try:
-        async with asyncio.timeout(target.route.route.timeout):
-            upstream = await upstream_side.session.ws_connect(
-                URL(target.url, encoded=True),
-                headers=CIMultiDict(sent),
-                protocols=protocols,
-                autoping=False,
-                autoclose=False,
-                ssl=upstream_side.ssl,
-                max_msg_size=0,
-            )
-    except aiohttp.WSServerHandshakeError as exc:
-        entry.notes.append(f"upstream refused the WebSocket upgrade: {exc.status}")
-        return upstream_side.answer_json(
-            entry,
-            502,
-            {
-                "error": "upstream refused the WebSocket upgrade",
-                "upstream": target.route.route.upstream,
-                "detail": f"status {exc.status}",
-            },
-            decision,
+        upstream = await upstream_client.connect(
+            target.url,
+            [(k, v) for k, v in headers if k.lower() not in _HANDSHAKE],
+            protocols,
+            verify=route.verify_tls,
+            timeout=route.timeout,
         )
-    except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-        return await upstream_side.gateway_error(exc, target, decision, entry)
+    except (errors.UpstreamError, TimeoutError) as exc:
+        return await fail(exc)
     browser = web.WebSocketResponse(
         protocols=(upstream.protocol,) if upstream.protocol else (),
         autoping=False,
