@@ -22,7 +22,7 @@ from corsproxy.config.model import Settings
 from corsproxy.cors import judge, policy
 from corsproxy.http import client, rawresponse, wire
 from corsproxy.proxy import headers, rewrite, websocket
-from corsproxy.proxy.accesslog import AccessLog, Entry
+from corsproxy.proxy.accesslog import AccessLog, Entry, UpstreamAlone
 from corsproxy.proxy.gateway import GatewayError, explain
 from corsproxy.proxy.hostguard import HostGuard
 from corsproxy.proxy.routing import CompiledRoute, RouteTable, Target
@@ -83,7 +83,7 @@ class Proxy:
         self._all_maps = tuple(p.rewrite_map for p in self.prepared.values())
         self._decisions: dict[tuple, tuple[policy.Decision, str]] = {}
         self._preflights: dict[policy.Decision, tuple[str, rawresponse.RawResponse]] = {}
-        self._judged: dict[tuple, tuple[str, ...]] = {}  # see _upstream_alone
+        self._judged: dict[tuple, UpstreamAlone | None] = {}  # see _upstream_alone
         self.pool = client.Pool()  # every proxied HTTP request
         self.session: aiohttp.ClientSession | None = None  # WebSocket upgrades only
 
@@ -109,7 +109,7 @@ class Proxy:
     async def handle(self, request: web.BaseRequest) -> Answer:
         """The web handler for every request the proxy receives."""
         started = time.perf_counter()
-        entry = Entry(request.method, request.raw_path)
+        entry = Entry(request.method, request.raw_path, from_browser=request.headers)
         try:
             response = await self._dispatch(request, entry)
         finally:
@@ -146,8 +146,9 @@ class Proxy:
             req_headers.get("Access-Control-Request-Headers"),
             req_headers.get("Access-Control-Request-Private-Network"),
         )
+        entry.verdict = decision.verdict
         if decision.verdict is policy.Verdict.PREFLIGHT:
-            entry.status = 204
+            entry.status, entry.to_browser = 204, decision.headers
             if rawresponse.usable(request):
                 return self._preflight_answer(decision)
             return web.Response(status=204, headers=CIMultiDict(decision.headers))
@@ -217,7 +218,8 @@ class Proxy:
             return None
         answer = self._preflight_answer(decision)
         if self.log.enabled:
-            entry = Entry("OPTIONS", path, origins[0], described, [], 204)
+            entry = Entry("OPTIONS", path, origins[0], described, [], 204, decision.verdict)
+            entry.from_browser, entry.to_browser = headers, decision.headers
             self.log.emit(entry, (time.perf_counter() - started) * 1000)
         return answer.data
 
@@ -260,7 +262,7 @@ class Proxy:
         """Stream the request upstream and its response back, CORS headers finished."""
         route = target.route
         options = self.prepared[id(route.route)]
-        out_headers = self.upstream_headers(request, target, decision)
+        out_headers = entry.to_upstream = self.upstream_headers(request, target, decision)
         body = request.content if request.body_exists else None
         if body is not None and request.content_length is None:
             out_headers.append(("Transfer-Encoding", "chunked"))  # re-framed by this hop
@@ -307,7 +309,8 @@ class Proxy:
         if finished.corrections or (
             self.log.enabled and decision.verdict is policy.Verdict.ALLOWED
         ):
-            entry.notes.extend(_upstream_alone(decision, request, raw, self._judged))
+            entry.upstream_alone = _upstream_alone(decision, request, raw, self._judged)
+            entry.route = target.route.route.prefix
         entry.notes.extend(finished.corrections)
         route = target.route.route
         out, rewritten = rewrite.response_headers(
@@ -321,6 +324,7 @@ class Proxy:
         )
         entry.notes.extend(rewritten)
         entry.status = response.status
+        entry.from_upstream, entry.to_browser = response.headers, out
         out_headers = CIMultiDict(out)
         length = response.length
         no_body = request.method == "HEAD" or response.status in (204, 304)
@@ -367,7 +371,7 @@ class Proxy:
     ) -> web.Response:
         """A JSON answer of the proxy's own, with the CORS headers an allowed origin needs."""
         finished = policy.finish(decision, [("Content-Type", "application/json")])
-        entry.status = status
+        entry.status, entry.to_browser = status, finished.headers
         return web.Response(
             status=status, body=json.dumps(body).encode(), headers=CIMultiDict(finished.headers)
         )
@@ -375,7 +379,7 @@ class Proxy:
     def _no_route(self, request: web.BaseRequest, entry: Entry, origin: str | None) -> web.Response:
         """404 naming the configured prefixes, readable by allowed origins."""
         decision = policy.decide(self.policies.default, "GET", origin)
-        entry.decision = _describe(decision)
+        entry.decision, entry.verdict = _describe(decision), decision.verdict
         body = {
             "error": "no route",
             "detail": f"no configured prefix matches {request.path!r}",
@@ -398,8 +402,8 @@ def _upstream_alone(
     decision: policy.Decision,
     request: web.BaseRequest,
     upstream_headers: list[tuple[str, str]],
-    judged: dict[tuple, tuple[str, ...]],
-) -> list[str]:
+    judged: dict[tuple, UpstreamAlone | None],
+) -> UpstreamAlone | None:
     """What the browser would have made of the upstream's own headers, for the log line.
 
     The proxy cannot see the page's credentials mode. A request carrying cookies is judged as
@@ -407,7 +411,7 @@ def _upstream_alone(
     that only a credentialed request would meet is said as such.
     """
     if decision.verdict is not policy.Verdict.ALLOWED or decision.origin is None:
-        return []
+        return None
     cookie = "Cookie" in request.headers
     # The verdict depends only on these: a backend answers the same way all day, so it is
     # judged once per origin, credentials mode and set of CORS headers it sent.
@@ -417,17 +421,18 @@ def _upstream_alone(
         if (lower := name.lower()).startswith("access-control-") or lower == "vary"
     )
     key = (decision, cookie, cors)
-    said = judged.get(key)
-    if said is None:
+    try:
+        return judged[key]
+    except KeyError:
         if len(judged) >= DECISIONS_KEPT:
             judged.clear()
         said = judged[key] = _judge_upstream(decision, cookie, list(cors))
-    return list(said)
+        return said
 
 
 def _judge_upstream(
     decision: policy.Decision, cookie: bool, cors: list[tuple[str, str]]
-) -> tuple[str, ...]:
+) -> UpstreamAlone | None:
     assert decision.origin is not None
     modes = [True] if cookie else [False]
     if modes == [False] and any(
@@ -438,8 +443,8 @@ def _judge_upstream(
         for finding in judge.check_cors(decision.origin, credentials, cors):
             if finding.fatal:
                 when = " for a credentialed request" if credentials and len(modes) > 1 else ""
-                return (f"upstream alone: {finding.name} ({finding.detail}){when} -> fixed",)
-    return ()
+                return UpstreamAlone(finding.name, finding.detail, when)
+    return None
 
 
 def _describe(decision: policy.Decision) -> str:
