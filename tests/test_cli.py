@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import importlib.util
+import shlex
 import signal
 import subprocess
 
@@ -299,3 +301,50 @@ def test_the_open_files_limit_is_raised_to_the_hard_limit():
         assert (warning is None) == (raised >= 4096)
     finally:
         resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+def subcommands() -> dict[str, argparse.ArgumentParser]:
+    from corsproxy import cli
+
+    parser = cli._parser()
+    [commands] = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    return {"corsproxy": parser, **commands.choices}
+
+
+# doctor's help is its own front-end's (tests/test_doctor.py).
+HELPED = ("corsproxy", "serve", "check", "demo")
+
+
+@pytest.mark.parametrize("command", HELPED)
+def test_help_ends_with_examples_that_are_real_command_lines(command):
+    parser = subcommands()[command]
+    text = parser.format_help()
+    title = "start here:" if command == "corsproxy" else "examples:"
+    block = text.split(f"\n{title}\n", 1)[1].split("\n\n", 1)[0]
+    examples = [line.strip() for line in block.splitlines() if line.startswith("  corsproxy ")]
+    examples += [line.strip() for line in block.splitlines() if line.startswith("  CORSPROXY_")]
+    assert 2 <= len(examples) <= 3, block
+    for example in examples:
+        argv = shlex.split(example.split("   ")[0])  # the command, without its comment
+        while "=" in argv[0]:  # VARIABLE=value before the command
+            argv.pop(0)
+        assert argv[0] == "corsproxy"
+        args = subcommands()["corsproxy"].parse_args(argv[1:])  # SystemExit if it is not
+        assert command == "corsproxy" or args.command == command
+
+
+@pytest.mark.parametrize("command", HELPED)
+def test_every_option_is_described(command):
+    parser = subcommands()[command]
+    undescribed = [a.dest for a in parser._actions if not a.help]
+    for action in parser._actions:  # the list of commands: each one's own line
+        if isinstance(action, argparse._SubParsersAction):
+            undescribed.remove(action.dest)
+            undescribed += [a.dest for a in action._choices_actions if not a.help]
+    assert undescribed == []
+
+
+def test_the_help_is_what_the_command_prints():
+    result = run("serve", "--help")
+    assert result.returncode == 0
+    assert "\nexamples:\n  corsproxy serve http://localhost:8000\n" in result.stdout
