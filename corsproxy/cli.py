@@ -11,7 +11,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from corsproxy import __version__
+from corsproxy import __version__, helptext
 
 USAGE_ERROR = 2
 
@@ -20,20 +20,35 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="corsproxy",
         description="A local-development reverse proxy that fixes and explains CORS.",
+        epilog=helptext.MAIN,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"corsproxy {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    serve = commands.add_parser("serve", help="run the proxy in front of a backend")
+    serve = commands.add_parser(
+        "serve",
+        help="run the proxy in front of a backend",
+        description="Run the proxy: the browser calls it, it forwards to UPSTREAM and answers\n"
+        "with the CORS headers the browser wants.",
+        epilog=helptext.SERVE,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     serve.add_argument(
         "upstream",
         nargs="?",
         metavar="UPSTREAM",
         help="backend base URL, e.g. http://localhost:8000 (one route at /)",
     )
-    serve.add_argument("-c", "--config", metavar="FILE", help="YAML config file")
-    serve.add_argument("--host", help="interface to listen on (default 127.0.0.1)")
-    serve.add_argument("--port", help="port to listen on (default 8080)")
+    serve.add_argument(
+        "-c", "--config", metavar="FILE", help="YAML config file (default ./corsproxy.yaml if any)"
+    )
+    serve.add_argument(
+        "--host",
+        metavar="H",
+        help="interface to listen on (default 127.0.0.1; 0.0.0.0 lets your LAN in too)",
+    )
+    serve.add_argument("--port", metavar="N", help="port to listen on (default 8080)")
     serve.add_argument(
         "--workers",
         metavar="N",
@@ -44,12 +59,26 @@ def _parser() -> argparse.ArgumentParser:
         action="append",
         metavar="O",
         dest="allow_origins",
-        help="allowed origin (repeatable); replaces cors.allow_origins",
+        help="a page origin to allow, e.g. http://app.test:3000 (repeatable); replaces "
+        "cors.allow_origins (default: localhost, any port)",
     )
-    serve.add_argument("--log-level", metavar="L", help="debug, info, warning or error")
+    serve.add_argument(
+        "--log-level",
+        metavar="L",
+        help="info (default: a line per request), debug (and its headers), warning (only "
+        "refusals and failures) or error",
+    )
 
-    check = commands.add_parser("check", help="validate a config and print the effective settings")
-    check.add_argument("-c", "--config", metavar="FILE", help="YAML config file")
+    check = commands.add_parser(
+        "check",
+        help="validate a config and print the effective settings",
+        description="Validate a config as `serve` would load it, and print the effective settings.",
+        epilog=helptext.CHECK,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    check.add_argument(
+        "-c", "--config", metavar="FILE", help="YAML config file (default ./corsproxy.yaml if any)"
+    )
 
     doctor = commands.add_parser("doctor", help="check a server's CORS the way a browser does")
     doctor.add_argument("url", metavar="URL")
@@ -70,9 +99,22 @@ def _parser() -> argparse.ArgumentParser:
     doctor.add_argument("--insecure", action="store_true", help="accept any TLS certificate")
     doctor.add_argument("--json", action="store_true", help="print one JSON document")
 
-    demo = commands.add_parser("demo", help="see CORS fail and pass in your browser")
-    demo.add_argument("--port-base", type=int, default=None, metavar="N")
-    demo.add_argument("--open", action="store_true", help="open the page in a browser")
+    demo = commands.add_parser(
+        "demo",
+        help="see CORS fail and pass in your browser",
+        description="A backend without CORS, the proxy in front of it, and a page that calls\n"
+        "both: each kind of request blocked straight, and passing through the proxy.",
+        epilog=helptext.DEMO,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    demo.add_argument(
+        "--port-base",
+        type=int,
+        default=None,
+        metavar="N",
+        help="the page on N, the proxy on N+1, the backend on N+2 (default 8700; 0: any free)",
+    )
+    demo.add_argument("--open", action="store_true", help="open the page in your browser")
     return parser
 
 

@@ -38,7 +38,8 @@ StartProxy = Callable[..., Awaitable[ProxyUnderTest]]
 
 @pytest.fixture
 async def start_proxy() -> AsyncIterator[StartProxy]:
-    """start_proxy(upstream_url | routes=[Route...], cors=Cors(...), listen=Listen(...))."""
+    """start_proxy(upstream_url | routes=[Route...], cors=Cors(...), listen=Listen(...),
+    log_level="debug")."""
     from corsproxy.serve import server
 
     started = []
@@ -49,6 +50,7 @@ async def start_proxy() -> AsyncIterator[StartProxy]:
         routes: tuple[Route, ...] | None = None,
         cors: Cors | None = None,
         listen: Listen | None = None,
+        log_level: str = "info",
         **route_options,
     ) -> ProxyUnderTest:
         if routes is None:
@@ -56,7 +58,7 @@ async def start_proxy() -> AsyncIterator[StartProxy]:
             routes = (Route("/", upstream, **route_options),)
         settings = Settings(listen=listen or Listen(), routes=routes, cors=cors or Cors())
         stream = io.StringIO()
-        running = await server.start(settings, AccessLog("info", stream), port=0)
+        running = await server.start(settings, AccessLog(log_level, stream), port=0)
         started.append(running)
         return ProxyUnderTest(running, stream)
 

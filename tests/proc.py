@@ -24,6 +24,7 @@ class ProxyProcess:
         args: Sequence[str],
         env: dict[str, str] | None = None,
         command: Sequence[str] | None = None,  # instead of `corsproxy`, e.g. [python, -c, ...]
+        cwd: str | os.PathLike[str] | None = None,
     ) -> None:
         full_env = {**os.environ, **(env or {})}
         self.process = subprocess.Popen(
@@ -32,6 +33,7 @@ class ProxyProcess:
             stderr=subprocess.STDOUT,
             text=True,
             env=full_env,
+            cwd=cwd,
         )
         self.banner = self.process.stdout.readline().strip()
         if not self.banner.startswith("corsproxy: http"):

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import importlib.util
+import shlex
 import signal
 import subprocess
 
@@ -167,6 +169,92 @@ def test_corsproxy_yaml_in_the_working_directory_is_picked_up(tmp_path):
     assert "  /  -> http://localhost:7000 " in result.stdout
 
 
+def test_an_upstream_without_its_scheme_is_one_problem_with_the_url_meant(tmp_path):
+    result = run("serve", "localhost:18100", cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [
+        "UPSTREAM: upstream: expected an http:// or https:// URL such as http://localhost:8000; "
+        "got 'localhost:18100'; did you mean http://localhost:18100?",
+        "corsproxy: 1 problem found; nothing was started",
+    ]
+
+
+def test_a_yaml_syntax_error_names_one_line(tmp_path):
+    config = tmp_path / "corsproxy.yaml"
+    config.write_text(
+        "upstream: http://localhost:8000\ncors:\n  allow_origins: [http://a.test\n"
+        "  max_age: 5\nlisten:\n  port: 3\n"
+    )
+    result = run("check", "-c", str(config))
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [
+        f"{config}:3: not valid YAML: the '[' on this line is never closed with ']'",
+        "corsproxy: 1 problem found",
+    ]
+
+
+def test_a_bad_origin_is_echoed_like_every_other_bad_value(tmp_path):
+    result = run("serve", "http://localhost:8000", "--allow-origin", "http://a.test/", cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.splitlines()[0] == (
+        "--allow-origin: cors.allow_origins[0]: an origin has no path or trailing slash "
+        "(browsers never send one); got 'http://a.test/'; did you mean 'http://a.test'?"
+    )
+
+
+def start_up_lines(proxy: ProxyProcess) -> list[str]:
+    """The banner and the line after it, which names the config file."""
+    return [proxy.banner, proxy.process.stdout.readline().rstrip("\n")]
+
+
+async def test_serve_url_beside_a_corsproxy_yaml_names_the_file_and_the_merge(tmp_path):
+    (tmp_path / "corsproxy.yaml").write_text(
+        "routes:\n  - prefix: /api\n    upstream: http://localhost:9000\n"
+        "  - prefix: /\n    upstream: http://localhost:3000\n"
+        "cors:\n  allow_origins: [localhost, https://app.example.com]\n"
+    )
+    port = free_port()
+    proxy = ProxyProcess(["serve", "http://localhost:8000", "--port", str(port)], cwd=tmp_path)
+    try:
+        assert start_up_lines(proxy) == [
+            f"corsproxy: http://127.0.0.1:{port} -> /api http://localhost:9000, "
+            f"/ http://localhost:8000 (origins: localhost, https://app.example.com{FAST})",
+            "config: ./corsproxy.yaml (found in the working directory); on top of it: "
+            'UPSTREAM in place of its "/" route (its /api route kept)',
+        ]
+    finally:
+        assert proxy.stop()[0] == 0
+
+
+async def test_serve_without_a_config_file_says_it_read_none(tmp_path):
+    port = free_port()
+    proxy = ProxyProcess(["serve", "http://localhost:8000", "--port", str(port)], cwd=tmp_path)
+    try:
+        assert start_up_lines(proxy)[1] == (
+            "config: none (no -c FILE, no CORSPROXY_CONFIG, no corsproxy.yaml in this folder)"
+        )
+    finally:
+        assert proxy.stop()[0] == 0
+
+
+async def test_a_config_file_named_by_the_environment_says_so_and_what_flags_replaced(tmp_path):
+    config = tmp_path / "dev.yaml"
+    config.write_text("upstream: http://localhost:3000\nlisten:\n  port: 1\nlog_level: info\n")
+    port = free_port()
+    proxy = ProxyProcess(
+        ["serve", "--port", str(port)],
+        env={"CORSPROXY_CONFIG": str(config), "CORSPROXY_LOG_LEVEL": "warning"},
+        cwd=tmp_path,
+    )
+    try:
+        assert start_up_lines(proxy)[1] == (
+            f"config: {config} (from CORSPROXY_CONFIG); on top of it: "
+            "--port over its listen.port, CORSPROXY_LOG_LEVEL over its log_level"
+        )
+    finally:
+        assert proxy.stop()[0] == 0
+
+
 def test_python_dash_m_works_too():
     import sys
 
@@ -213,3 +301,50 @@ def test_the_open_files_limit_is_raised_to_the_hard_limit():
         assert (warning is None) == (raised >= 4096)
     finally:
         resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+def subcommands() -> dict[str, argparse.ArgumentParser]:
+    from corsproxy import cli
+
+    parser = cli._parser()
+    [commands] = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    return {"corsproxy": parser, **commands.choices}
+
+
+# doctor's help is its own front-end's (tests/test_doctor.py).
+HELPED = ("corsproxy", "serve", "check", "demo")
+
+
+@pytest.mark.parametrize("command", HELPED)
+def test_help_ends_with_examples_that_are_real_command_lines(command):
+    parser = subcommands()[command]
+    text = parser.format_help()
+    title = "start here:" if command == "corsproxy" else "examples:"
+    block = text.split(f"\n{title}\n", 1)[1].split("\n\n", 1)[0]
+    examples = [line.strip() for line in block.splitlines() if line.startswith("  corsproxy ")]
+    examples += [line.strip() for line in block.splitlines() if line.startswith("  CORSPROXY_")]
+    assert 2 <= len(examples) <= 3, block
+    for example in examples:
+        argv = shlex.split(example.split("   ")[0])  # the command, without its comment
+        while "=" in argv[0]:  # VARIABLE=value before the command
+            argv.pop(0)
+        assert argv[0] == "corsproxy"
+        args = subcommands()["corsproxy"].parse_args(argv[1:])  # SystemExit if it is not
+        assert command == "corsproxy" or args.command == command
+
+
+@pytest.mark.parametrize("command", HELPED)
+def test_every_option_is_described(command):
+    parser = subcommands()[command]
+    undescribed = [a.dest for a in parser._actions if not a.help]
+    for action in parser._actions:  # the list of commands: each one's own line
+        if isinstance(action, argparse._SubParsersAction):
+            undescribed.remove(action.dest)
+            undescribed += [a.dest for a in action._choices_actions if not a.help]
+    assert undescribed == []
+
+
+def test_the_help_is_what_the_command_prints():
+    result = run("serve", "--help")
+    assert result.returncode == 0
+    assert "\nexamples:\n  corsproxy serve http://localhost:8000\n" in result.stdout

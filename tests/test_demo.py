@@ -176,6 +176,30 @@ def test_diagnose_says_what_doctor_says_for_a_card():
         assert get(running.url("page", "/diagnose?card=nope"))[0] == 404
 
 
+def test_the_proxy_log_shows_the_pages_requests_and_not_the_demos_diagnosis():
+    with demo("--port-base", "0") as running:
+        for card in ("simple", "credentials"):
+            assert get(running.url("page", f"/diagnose?card={card}"))[0] == 200
+        page = running.url("page").rstrip("/")
+        assert get(running.url("proxy", "/api/hello?from-the-page"), origin=page)[0] == 200
+        line = running.wait_for(lambda line: "/api/" in line)
+        assert re.fullmatch(
+            rf"\d\d:\d\d:\d\d\.\d{{3}} GET /api/hello\?from-the-page origin={page} allowed .*",
+            line,
+        )
+        assert running.stop() == 0
+    assert [line for line in running.lines if "/api/" in line] == [line]
+
+
+def test_the_diagnosis_shows_the_proxy_it_stands_for():
+    with demo("--port-base", "0") as running:
+        report = json.loads(get(running.url("page", "/diagnose?card=simple"))[2])
+        proxy = running.url("proxy", "/api/hello")
+        assert [doc["url"] for doc in report["proxied"]] == [proxy]
+        assert str(running.ports["proxy"]) in json.dumps(report["proxied"])
+        assert running.stop() == 0
+
+
 def test_a_page_url_by_another_host_name_redirects_to_localhost():
     with demo("--port-base", "0") as running:
         request = urllib.request.Request(f"http://127.0.0.1:{running.ports['page']}/")

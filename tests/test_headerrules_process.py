@@ -139,7 +139,7 @@ async def test_the_log_says_when_and_why_the_rules_were_withheld(running, curl):
     for path, headers in (("/a", {"Origin": EVIL}), ("/b", {"Sec-Fetch-Site": "cross-site"})):
         async with curl.get(running.url + path, headers=headers) as resp:
             assert resp.status == 200
-    lines = [line for line in running.stop().splitlines() if line.startswith("GET /")]
+    lines = [line for line in running.stop().splitlines() if line[13:].startswith("GET /")]
     assert "; request_headers withheld: origin refused;" in lines[0], lines
     assert (
         "; request_headers withheld: no Origin, and Sec-Fetch-Site: cross-site says another "

@@ -146,22 +146,32 @@ BAD_ENTRIES = [
     (
         "trailing slash",
         "http://localhost:5173/",
-        "an origin has no path or trailing slash (browsers never send one): "
-        "use 'http://localhost:5173'",
+        "an origin has no path or trailing slash (browsers never send one); "
+        "did you mean 'http://localhost:5173'?",
     ),
     (
         "a path",
         "https://app.example.com/app",
-        "an origin has no path or trailing slash (browsers never send one): "
-        "use 'https://app.example.com'",
+        "an origin has no path or trailing slash (browsers never send one); "
+        "did you mean 'https://app.example.com'?",
     ),
     (
         "no scheme",
         "app.example.com",
         "an origin is scheme://host[:port], e.g. 'http://localhost:5173', "
-        "or one of '*', 'localhost', 'null', 'regex:...'",
+        "or one of '*', 'localhost', 'null', 'regex:...'; did you mean 'https://app.example.com'?",
     ),
-    ("userinfo", "http://me@app.example.com", "an origin has no user name or password"),
+    (
+        "no scheme on a local host",
+        "localhost:5173",
+        "an origin is scheme://host[:port], e.g. 'http://localhost:5173', "
+        "or one of '*', 'localhost', 'null', 'regex:...'; did you mean 'http://localhost:5173'?",
+    ),
+    (
+        "userinfo",
+        "http://me@app.example.com",
+        "an origin has no user name or password; did you mean 'http://app.example.com'?",
+    ),
     (
         "star in the middle",
         "https://app.*.com",
@@ -172,7 +182,11 @@ BAD_ENTRIES = [
         "regex:(",
         "invalid regular expression: missing ), unterminated subpattern at position 0",
     ),
-    ("surrounding spaces", " http://localhost", "an origin has no surrounding spaces"),
+    (
+        "surrounding spaces",
+        " http://localhost",
+        "an origin has no surrounding spaces; did you mean 'http://localhost'?",
+    ),
     (
         "bad port",
         "http://localhost:99999",

@@ -53,7 +53,9 @@ async def test_simple_get_from_allowed_origin_gets_the_whole_cors_set(
             "access-control-expose-headers": {"x-total-count", "date", "server"},
             "vary": {"origin"},
         }
-    assert proxy.log.startswith(
+    clock, line = proxy.log.split(" ", 1)
+    assert re.fullmatch(r"[0-2][0-9]:[0-5][0-9]:[0-5][0-9]\.[0-9]{3}", clock)
+    assert line.startswith(
         "GET /users origin=http://localhost:5173 allowed (origin allowed by 'localhost'); "
         "upstream alone: CORSMissingAllowOrigin (no Access-Control-Allow-Origin header) -> fixed"
         " -> 200 "

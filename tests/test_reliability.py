@@ -2,7 +2,7 @@
 with small numbers. Each run starts the real `corsproxy serve` and an upstream as processes.
 
 The full runs (1,000 connections for 60 s, a 10-minute soak) are one command each; see
-docs/reliability-readme-section.md for their figures.
+docs/reliability.md for their figures.
 """
 
 from __future__ import annotations

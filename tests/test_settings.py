@@ -130,7 +130,7 @@ ONE_BAD_VALUE = [
         "upstream without a scheme is refused",
         "upstream: localhost:8000\n",
         "corsproxy.yaml:1: upstream: expected an http:// or https:// URL such as "
-        "http://localhost:8000; got 'localhost:8000'",
+        "http://localhost:8000; got 'localhost:8000'; did you mean http://localhost:8000?",
     ),
     (
         "an ftp upstream is refused",
@@ -264,7 +264,13 @@ ONE_BAD_VALUE = [
         "an origin with a trailing slash is refused with the reason",
         UP + "cors:\n  allow_origins: [localhost, 'http://localhost:5173/']\n",
         "corsproxy.yaml:3: cors.allow_origins[1]: an origin has no path or trailing slash (browsers "
-        "never send one): use 'http://localhost:5173'",
+        "never send one); got 'http://localhost:5173/'; did you mean 'http://localhost:5173'?",
+    ),
+    (
+        "an origin with a password is refused without showing the password again",
+        UP + "cors:\n  allow_origins: ['http://me:secret@app.example.com']\n",
+        "corsproxy.yaml:3: cors.allow_origins[0]: an origin has no user name or password; "
+        "did you mean 'http://app.example.com'?",
     ),
     (
         "an origin that is a number is refused",
@@ -446,8 +452,28 @@ MALFORMED = [
     (
         "an unclosed list is not YAML",
         UP + "cors:\n  allow_origins: [localhost\n",
-        "corsproxy.yaml:4: not valid YAML: expected ',' or ']', but got '<stream end>' "
-        "(while parsing a flow sequence, line 3)",
+        "corsproxy.yaml:3: not valid YAML: the '[' on this line is never closed with ']'",
+    ),
+    (
+        "an unclosed list followed by more keys names the line of its '[' only",
+        UP + "cors:\n  allow_origins: [http://a.example\n  max_age: 5\nlisten:\n  port: 3\n",
+        "corsproxy.yaml:3: not valid YAML: the '[' on this line is never closed with ']'",
+    ),
+    (
+        "an unclosed mapping names the line of its '{'",
+        UP + "cors: {max_age: 5\nlisten: 2\n",
+        "corsproxy.yaml:2: not valid YAML: the '{' on this line is never closed with '}'",
+    ),
+    (
+        "an unclosed quote names the line it opens on",
+        'upstream: "http://localhost:8000\ncors:\n  max_age: 5\n',
+        "corsproxy.yaml:1: not valid YAML: the quote that opens on this line is never closed",
+    ),
+    (
+        "a line indented wrongly is named alone, without the line its block starts on",
+        UP + "cors:\n  max_age: 5\n allow_credentials: true\n",
+        "corsproxy.yaml:4: not valid YAML: expected <block end>, but found '<block mapping start>' "
+        "(while parsing a block mapping)",
     ),
     (
         "a tab for indentation is not YAML and says so",
@@ -497,7 +523,7 @@ def test_every_problem_in_a_file_is_reported_in_line_order() -> None:
         "127.0.0.1 or 0.0.0.0; got 'http://x'",
         "corsproxy.yaml:6: routes[0].prefix: expected no trailing slash (write '/api'); got '/api/'",
         "corsproxy.yaml:7: routes[0].upstream: expected an http:// or https:// URL such as "
-        "http://localhost:8000; got 'localhost:9000'",
+        "http://localhost:8000; got 'localhost:9000'; did you mean http://localhost:9000?",
         "corsproxy.yaml:8: routes[1].prefix: duplicate prefix '/'; the top-level upstream on line 4 "
         "already uses it",
         "corsproxy.yaml:11: cors.max_age: expected an integer from 0 to 86400; got -1",
@@ -571,14 +597,14 @@ BAD_ENV_AND_FLAGS = [
         {"CORSPROXY_UPSTREAM": "localhost:8000"},
         {},
         "CORSPROXY_UPSTREAM: upstream: expected an http:// or https:// URL such as "
-        "http://localhost:8000; got 'localhost:8000'",
+        "http://localhost:8000; got 'localhost:8000'; did you mean http://localhost:8000?",
     ),
     (
         "an upstream argument without scheme is refused",
         {},
         {"upstream": "localhost:8000"},
         "UPSTREAM: upstream: expected an http:// or https:// URL such as http://localhost:8000; "
-        "got 'localhost:8000'",
+        "got 'localhost:8000'; did you mean http://localhost:8000?",
     ),
     (
         "a bad host flag is refused",
@@ -598,14 +624,15 @@ BAD_ENV_AND_FLAGS = [
         {"CORSPROXY_ALLOW_ORIGINS": "localhost, http://a.test/"},
         {},
         "CORSPROXY_ALLOW_ORIGINS: cors.allow_origins[1]: an origin has no path or trailing slash "
-        "(browsers never send one): use 'http://a.test'",
+        "(browsers never send one); got 'http://a.test/'; did you mean 'http://a.test'?",
     ),
     (
         "a bad origin flag is refused",
         {},
         {"allow_origins": ("a.test",)},
         "--allow-origin: cors.allow_origins[0]: an origin is scheme://host[:port], e.g. "
-        "'http://localhost:5173', or one of '*', 'localhost', 'null', 'regex:...'",
+        "'http://localhost:5173', or one of '*', 'localhost', 'null', 'regex:...'; got 'a.test'; "
+        "did you mean 'https://a.test'?",
     ),
 ]
 

@@ -193,7 +193,7 @@ def check_upstream(value: object) -> str:
     except ValueError:  # e.g. an unclosed "[" or characters that change under NFKC
         raise expected(example, value) from None
     if parts.scheme.lower() not in ("http", "https") or re.search(r"\s", value.strip()):
-        raise expected(example, value)
+        raise Invalid(f"{expected(example, value)}{_guess_scheme(value)}")
     if parts.username is not None or parts.password is not None:
         # Never echo a password back into a terminal or a log.
         raise Invalid(
@@ -211,6 +211,23 @@ def check_upstream(value: object) -> str:
     except ValueError:
         raise expected("a port from 1 to 65535 in the URL", value) from None
     return f"{parts.scheme.lower()}://{parts.netloc}{parts.path.rstrip('/')}"
+
+
+def _guess_scheme(value: str) -> str:
+    """`localhost:8000` is a URL without its scheme far more often than a scheme of its own:
+    http:// for a local host or an address, https:// for a domain name (a remote API)."""
+    if "://" in value:
+        return ""
+    guess = "http://" + value.strip()
+    try:
+        check_upstream(guess)
+    except Invalid:
+        return ""
+    host = urlsplit(guess).hostname or ""
+    local = host == "localhost" or host.endswith(".localhost") or "." not in host
+    if not local and not re.fullmatch(r"[0-9.]+|[0-9a-f:]+", host):
+        guess = "https://" + value.strip()
+    return f"; did you mean {guess}?"
 
 
 def check_prefix(value: object) -> str:
@@ -244,14 +261,16 @@ check_header_name = tokens_check("header name", "X-Request-Id")
 
 def check_origin_entry(value: object) -> str:
     """An allow_origins entry; origins.py owns the grammar and says what is wrong in words."""
-    from corsproxy.cors.origins import compile_allow_entry  # origins.py is the one place that knows
+    from corsproxy.cors.origins import EntryError, compile_allow_entry  # the one place that knows
 
     if not isinstance(value, str):
         raise expected('an origin such as http://localhost:5173, "localhost" or "*"', value)
     try:
         compile_allow_entry(value)
-    except ValueError as error:
-        raise Invalid(str(error)) from None
+    except EntryError as error:  # the reason, the value as given, then the guess: as elsewhere
+        meant = f"; did you mean {error.meant!r}?" if error.meant else ""
+        shown = f"; got {got(value)}" if error.echo else ""
+        raise Invalid(f"{error.reason}{shown}{meant}") from None
     return value
 
 

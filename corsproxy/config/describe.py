@@ -33,6 +33,21 @@ def _show(value: object) -> str:
     return str(value)
 
 
+def source_line(settings: Settings) -> str:
+    """The start-up line that names the config file read, and what was laid over it:
+    `config: ./corsproxy.yaml (found in the working directory); on top of it: --port ...`."""
+    if settings.source is None:
+        return "config: none (no -c FILE, no CORSPROXY_CONFIG, no corsproxy.yaml in this folder)"
+    line = f"config: {settings.source}"
+    if settings.named_by == "the working directory":
+        line = f"config: ./{settings.source} (found in the working directory)"
+    elif settings.named_by == "CORSPROXY_CONFIG":
+        line += " (from CORSPROXY_CONFIG)"
+    if settings.merged:
+        line += "; on top of it: " + ", ".join(settings.merged)
+    return line
+
+
 def describe(settings: Settings) -> str:
     """Everything `serve` would use, in the order a request meets it, then any warnings."""
     source = settings.source or "no config file (defaults, environment and flags)"

@@ -83,9 +83,13 @@ def load(overrides: Overrides, env: Mapping[str, str]) -> Settings:
     file = read_config(path, named_by, env) if path else FileLayer()
     settings, problems, warnings = file.settings, file.problems, list(file.warnings)
     where: _Where = {key: (path, line) for key, line in file.lines.items()}
-    for source, key, value in _given(overrides, env, problems):
+    given = _given(overrides, env, problems)
+    for source, key, value in given:
         settings, where[key] = _apply(settings, key, value), (source, None)
-    if not settings.routes and file.readable and not file.routes_given:
+    upstream_given = any(p.path == "upstream" for p in problems) or any(
+        key == "upstream" for _, key, _ in given
+    )
+    if not settings.routes and file.readable and not file.routes_given and not upstream_given:
         reason = "no upstream configured; give one, e.g. corsproxy serve http://localhost:8000"
         problems.append(Problem(path, None, "upstream", reason))
     _check_any_origin(settings.cors, where, problems, warnings)
@@ -95,7 +99,30 @@ def load(overrides: Overrides, env: Mapping[str, str]) -> Settings:
         order = sorted(problems, key=lambda p: (p.source != path, p.line is None, p.line or 0))
         raise ConfigError(order)
     lines = tuple(str(w) for w in sorted(warnings, key=lambda w: w.line or 0))
-    return replace(settings, source=path, warnings=lines)
+    merged = _merged(file, given) if path else ()
+    named = named_by if path else None
+    return replace(settings, source=path, warnings=lines, named_by=named, merged=merged)
+
+
+def _merged(file: FileLayer, given: list[tuple[str, str, object]]) -> tuple[str, ...]:
+    """Where the flags and the environment replaced what the file says, for the start-up
+    output: `UPSTREAM in place of its "/" route (its /api route kept)`, `--port over its
+    listen.port`. A key the file does not set is not a merge, and is not mentioned."""
+    said: dict[str, str] = {}  # by key: a flag after the variable for the same key wins
+    routes = file.settings.routes
+    for source, key, _ in given:
+        if key != "upstream":
+            if key in file.lines:
+                said[key] = f"{source} over its {key}"
+            continue
+        kept = [route.prefix for route in routes if route.prefix != "/"]
+        if kept:
+            has_root = len(kept) < len(routes)
+            said[key] = f'{source} {"in place of" if has_root else "as"} its "/" route'
+            said[key] += f" (its {', '.join(kept)} route{'s' if len(kept) > 1 else ''} kept)"
+        elif routes:
+            said[key] = f"{source} in place of its upstream"
+    return tuple(said.values())
 
 
 def _given(

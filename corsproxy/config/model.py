@@ -134,6 +134,9 @@ class Settings:
     log_level: str = "info"
     source: str | None = None
     warnings: tuple[str, ...] = ()
+    # Where the settings came from, for the start-up output (not part of what they are):
+    named_by: str | None = field(default=None, compare=False)  # --config, CORSPROXY_CONFIG, ...
+    merged: tuple[str, ...] = field(default=(), compare=False)  # flags over the file, in words
 
 
 def effective_cors(cors: Cors, rule: CorsRule) -> Cors:

@@ -73,19 +73,35 @@ def _key(node: yaml.Node) -> str:
     return node.value if isinstance(node, yaml.ScalarNode) else "?"
 
 
+# An opener yaml reached the end of without its closer: the fix is on the opener's line,
+# so the message names that line (and only that one), not where yaml gave up.
+_UNCLOSED = {
+    "while parsing a flow sequence": "the '[' on this line is never closed with ']'",
+    "while parsing a flow mapping": "the '{' on this line is never closed with '}'",
+    "while scanning a quoted scalar": "the quote that opens on this line is never closed",
+}
+
+
 def _malformed(error: yaml.MarkedYAMLError, source: str) -> Problem:
-    """yaml's own words, with the line the problem is on and the construct it was inside."""
+    """yaml's own words, naming one line: where the problem is, or for a bracket or quote that
+    is never closed, the line that opened it."""
     line = error.problem_mark.line + 1 if error.problem_mark else None
     if isinstance(error, yaml.composer.ComposerError) and "another document" in str(error.problem):
         return Problem(source, line, "", "not valid YAML: a second document starts here; use one")
     if isinstance(error, yaml.constructor.ConstructorError):  # valid YAML, but not plain data
         return Problem(source, line, "", f"cannot use this YAML value: {error.problem}")
-    message = f"not valid YAML: {error.problem}"
-    if error.context and error.context_mark:
-        message += f" ({error.context}, line {error.context_mark.line + 1})"
-    elif error.context:
+    unclosed = _UNCLOSED.get(error.context or "")
+    problem = str(error.problem)
+    if (
+        unclosed
+        and error.context_mark
+        and (problem.startswith("expected ',' or") or "end of stream" in problem)
+    ):
+        return Problem(source, error.context_mark.line + 1, "", f"not valid YAML: {unclosed}")
+    message = f"not valid YAML: {problem}"
+    if error.context:
         message += f" ({error.context})"
-    if "'\\t'" in str(error.problem):
+    if "'\\t'" in problem:
         message += "; indent with spaces, not tabs"
     return Problem(source, line, "", message)
 

@@ -130,11 +130,29 @@ class OriginMatcher:
         return ", ".join(self.entries) or "none"
 
 
+class EntryError(ValueError):
+    """Why an `allow_origins` entry is refused, and the entry meant, when it can be guessed."""
+
+    def __init__(self, reason: str, meant: str | None = None, echo: bool = True) -> None:
+        self.reason, self.meant = reason, meant
+        self.echo = echo  # False: the entry holds a password, never shown again
+        super().__init__(reason + (f"; did you mean {meant!r}?" if meant else ""))
+
+
+def _with_scheme(entry: str) -> str | None:
+    """`localhost:5173` -> `http://localhost:5173`; `app.example.com` -> `https://...`."""
+    host = entry.split(":", 1)[0].lower()
+    local = "." not in host or host.endswith(".localhost") or host.replace(".", "").isdigit()
+    meant = f"{'http' if local else 'https'}://{entry.lower()}"
+    return meant if parse_origin(meant) is not None else None
+
+
 def compile_allow_entry(entry: str) -> str | _Wildcard | re.Pattern[str] | None:
     """Compile one `allow_origins` entry; raise ValueError with the reason in plain words.
 
     Returns the canonical origin for an exact entry, a wildcard or a regex; None for the
-    keywords "*", "localhost" and "null", which OriginMatcher handles itself.
+    keywords "*", "localhost" and "null", which OriginMatcher handles itself. An EntryError
+    carries the entry probably meant, when there is one.
     """
     if entry in ("*", "localhost", "null"):
         return None
@@ -142,31 +160,33 @@ def compile_allow_entry(entry: str) -> str | _Wildcard | re.Pattern[str] | None:
         try:
             return re.compile(entry[len("regex:") :])
         except re.error as exc:
-            raise ValueError(f"invalid regular expression: {exc}") from None
+            raise EntryError(f"invalid regular expression: {exc}") from None
     if entry != entry.strip():
-        raise ValueError("an origin has no surrounding spaces")
+        raise EntryError("an origin has no surrounding spaces", entry.strip() or None)
     if "://" not in entry:
-        raise ValueError(
+        raise EntryError(
             "an origin is scheme://host[:port], e.g. 'http://localhost:5173', "
-            "or one of '*', 'localhost', 'null', 'regex:...'"
+            "or one of '*', 'localhost', 'null', 'regex:...'",
+            _with_scheme(entry),
         )
     scheme, rest = entry.split("://", 1)
     authority, sep, path = rest.partition("/")
     if sep:
-        raise ValueError(
-            f"an origin has no path or trailing slash (browsers never send one): "
-            f"use '{scheme}://{authority}'"
+        raise EntryError(
+            "an origin has no path or trailing slash (browsers never send one)",
+            f"{scheme}://{authority}",
         )
     if "@" in authority:
-        raise ValueError("an origin has no user name or password")
+        meant = f"{scheme}://{authority.rsplit('@', 1)[1]}"
+        raise EntryError("an origin has no user name or password", meant, echo=False)
     if authority.startswith("*."):
         wildcard = parse_origin(f"{scheme.lower()}://x{authority[1:].lower()}")
         if wildcard is None:
-            raise ValueError("expected a wildcard origin such as 'https://*.example.com'")
+            raise EntryError("expected a wildcard origin such as 'https://*.example.com'")
         return _Wildcard(wildcard.scheme, wildcard.host[1:], wildcard.port)
     if "*" in authority:
-        raise ValueError("'*' is allowed only as the first label, as in 'https://*.example.com'")
+        raise EntryError("'*' is allowed only as the first label, as in 'https://*.example.com'")
     canonical = f"{scheme}://{authority}".lower()
     if parse_origin(canonical) is None:
-        raise ValueError("expected an origin such as 'https://app.example.com:8443'")
+        raise EntryError("expected an origin such as 'https://app.example.com:8443'")
     return canonical

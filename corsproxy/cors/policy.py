@@ -37,6 +37,11 @@ OWNED_HEADERS = frozenset(
 )
 
 
+# Joins a granted preflight's reason to what the browser will still refuse (the access log
+# reads it to say "blocked in the browser" where the status is).
+WILL_BLOCK = "; the browser will block it: "
+
+
 class Verdict(Enum):
     """What the engine decided about a request."""
 
@@ -193,7 +198,7 @@ def _preflight(
         granted.append(("Access-Control-Allow-Private-Network", "true"))
     granted.append(("Vary", PREFLIGHT_VARY))
     if notes:
-        reason += "; the browser will block it: " + "; ".join(notes)
+        reason += WILL_BLOCK + "; ".join(notes)
     return Decision(Verdict.PREFLIGHT, origin, tuple(granted), reason)
 
 

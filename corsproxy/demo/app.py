@@ -5,13 +5,21 @@ Ports: the page on N (default 8700), the proxy on N+1, the backend on N+2, all b
 127.0.0.1 and addressed as http://localhost:PORT; a busy port is swapped for a free one.
 `--port-base 0` takes three free ports. The page's findings come from /diagnose, which
 runs probe.diagnose() on the card's request, so the page says what `corsproxy doctor` says.
+
+The proxy's log, on the terminal, shows the page's own requests only: the diagnosis goes
+through a twin of the proxy (the same settings, on a free port, with no log), so each card
+does not show up twice, once as the page's fetch() and once as the demo asking on its behalf.
+A twin rather than a marker the proxy would recognise: the proxy gains no way for a request
+to keep itself out of the log, and the log needs no second kind of line.
 """
 
 from __future__ import annotations
 
 import asyncio
 import errno
+import io
 import json
+import re
 import signal
 import socket
 import sys
@@ -121,22 +129,29 @@ async def diagnose(request: web.Request) -> web.Response:
         return web.json_response({"error": f"unknown card; one of {known}"}, status=404)
     ports = request.app[PORTS]
     origin = url(ports["page"])
-    sides = {"direct": url(ports["backend"]), "proxied": url(ports["proxy"])}
+    # The proxied side asks the twin (see the module's docstring), and is shown as the proxy.
+    twin = (f"localhost:{ports['twin']}", f"localhost:{ports['proxy']}")
+    sides = {"direct": (url(ports["backend"]), None), "proxied": (url(ports["twin"]), twin)}
     try:
         result = {
-            side: [await _doctor(base, origin, r) for r in card.requests]
-            for side, base in sides.items()
+            side: [await _doctor(base, origin, r, shown) for r in card.requests]
+            for side, (base, shown) in sides.items()
         }
     except probe.DoctorError as error:
         return web.json_response({"error": f"corsproxy doctor: {error}"}, status=502)
     return web.json_response({"card": card.id, **result})
 
 
-async def _doctor(base: str, origin: str, req: demo_backend.DemoRequest) -> dict[str, Any]:
+async def _doctor(
+    base: str, origin: str, req: demo_backend.DemoRequest, shown: tuple[str, str] | None
+) -> dict[str, Any]:
     report = await probe.diagnose(
         base + req.path, origin, req.method, req.headers, credentials=req.credentials
     )
-    return json.loads(probe.render_json(report))
+    text = probe.render_json(report)
+    if shown is not None:  # the twin's host:port (in URLs and Host) as the proxy's
+        text = re.sub(re.escape(shown[0]) + r"(?![0-9])", shown[1], text)
+    return json.loads(text)
 
 
 def build_page_app(ports: dict[str, int]) -> web.Application:
@@ -184,6 +199,7 @@ class Demo:
             f"  page     {page:<24} the frontend (origin {page.rstrip('/')})",
             f"  proxy    {proxy:<24} corsproxy in front of the backend, default settings",
             f"  backend  {backend:<24} a small API that sends no CORS headers at all",
+            "Below, the proxy's log: one line per request the page sends through it.",
             "Press Ctrl-C to stop all three.",
         ]
 
@@ -217,6 +233,7 @@ async def start(port_base: int = DEFAULT_PORT_BASE, log_stream: TextIO | None = 
         )
         demo._stops.append(runner.cleanup)
         await _start_proxy(demo, want["proxy"], AccessLog("info", log_stream or sys.stderr))
+        await _start_twin(demo)
         pages = build_page_app(demo.ports)
         runner, demo.ports["page"] = await _bind(
             lambda p: _start_app(pages, p), "page", want["page"], demo.moved
@@ -234,6 +251,14 @@ async def _start_proxy(demo: Demo, port: int, log: AccessLog) -> None:
         return running, running.port
 
     running, demo.ports["proxy"] = await _bind(on, "proxy", port, demo.moved)
+    demo._stops.append(running.stop)
+
+
+async def _start_twin(demo: Demo) -> None:
+    """The proxy again, for the page's diagnosis only: same settings, a free port, no log."""
+    settings = proxy_settings(demo.ports["backend"], 0)
+    running = await server.start(settings, AccessLog("error", io.StringIO()), port=0)
+    demo.ports["twin"] = running.port
     demo._stops.append(running.stop)
 
 

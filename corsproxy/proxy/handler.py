@@ -22,7 +22,7 @@ from corsproxy.cors import policy
 from corsproxy.http import client, errors, rawresponse, wire
 from corsproxy.http.wsclient import WebSocketClient
 from corsproxy.proxy import headerrules, headers, rewrite, websocket
-from corsproxy.proxy.accesslog import AccessLog, Entry
+from corsproxy.proxy.accesslog import AccessLog, Entry, UpstreamAlone
 from corsproxy.proxy.classify import HEALTH_PATH, Classified, Classifier, Kind, Memo
 from corsproxy.proxy.gateway import GatewayError, explain
 from corsproxy.proxy.routing import CompiledRoute, Target
@@ -79,7 +79,7 @@ class Proxy:
         self.prepared = {id(r.route): _prepare(r, order[id(r.route)]) for r in self.routes.routes}
         self._all_maps = tuple(p.rewrite_map for p in self.prepared.values())
         self._preflights: Memo[policy.Decision, tuple[str, rawresponse.RawResponse]] = Memo()
-        self._judged: Memo[tuple, tuple[str, ...]] = Memo()  # see upstream_alone()
+        self._judged: Memo[tuple, UpstreamAlone | None] = Memo()  # see upstream_alone()
         self.pool = client.Pool()  # every proxied HTTP request
         self.websockets = WebSocketClient()  # WebSocket upgrades only
 
@@ -93,10 +93,12 @@ class Proxy:
     async def handle(self, request: web.BaseRequest) -> Answer:
         """The web handler for every request the proxy receives: classify, then act, then log."""
         started = time.perf_counter()
-        entry = Entry(request.method, request.raw_path)
+        entry = Entry(request.method, request.raw_path, from_browser=request.headers)
         try:
             seen = self.classifier.classify(request.method, request.raw_path, request.headers)
             entry.origin, entry.decision = seen.origin, seen.described
+            if seen.decision is not None:
+                entry.verdict = seen.decision.verdict
             response = await self._act(request, seen, entry)
         finally:
             if self.log.enabled or entry.status >= 403:
@@ -117,7 +119,7 @@ class Proxy:
         if kind is Kind.NO_ROUTE:
             return self._no_route(request, entry, decision)
         if kind is Kind.PREFLIGHT:
-            entry.status = 204
+            entry.status, entry.to_browser = 204, decision.headers
             if self.raw_responses and rawresponse.usable(request):
                 return self._preflight_answer(decision)
             return web.Response(status=204, headers=CIMultiDict(decision.headers))
@@ -163,7 +165,13 @@ class Proxy:
         assert seen.decision is not None
         answer = self._preflight_answer(seen.decision)
         if self.log.enabled:
+            decision = seen.decision
             entry = Entry("OPTIONS", message.path, seen.origin, seen.described, [], 204)
+            entry.verdict, entry.from_browser, entry.to_browser = (
+                decision.verdict,
+                message.headers,
+                decision.headers,
+            )
             self.log.emit(entry, (time.perf_counter() - started) * 1000)
         return answer.data
 
@@ -214,7 +222,7 @@ class Proxy:
         """Stream the request upstream and its response back, CORS headers finished."""
         route = target.route
         options = self.prepared[id(route.route)]
-        out_headers = self.upstream_headers(request, target, decision, entry)
+        out_headers = entry.to_upstream = self.upstream_headers(request, target, decision, entry)
         body = request.content if request.body_exists else None
         if body is not None and request.content_length is None:
             out_headers.append(("Transfer-Encoding", "chunked"))  # re-framed by this hop
@@ -262,9 +270,10 @@ class Proxy:
         if finished.corrections or (
             self.log.enabled and decision.verdict is policy.Verdict.ALLOWED
         ):
-            entry.notes.extend(
-                upstream_alone(decision, "Cookie" in request.headers, raw, self._judged)
+            entry.upstream_alone = upstream_alone(
+                decision, "Cookie" in request.headers, raw, self._judged
             )
+            entry.route = target.route.route.prefix
         entry.notes.extend(finished.corrections)
         route = target.route.route
         out, rewritten = rewrite.response_headers(
@@ -278,6 +287,7 @@ class Proxy:
         )
         entry.notes.extend(rewritten)
         entry.status = response.status
+        entry.from_upstream, entry.to_browser = response.headers, out
         out_headers = CIMultiDict(out)
         length = response.length
         no_body = request.method == "HEAD" or response.status in (204, 304)
@@ -324,7 +334,7 @@ class Proxy:
     ) -> web.Response:
         """A JSON answer of the proxy's own, with the CORS headers an allowed origin needs."""
         finished = policy.finish(decision, [("Content-Type", "application/json")])
-        entry.status = status
+        entry.status, entry.to_browser = status, finished.headers
         return web.Response(
             status=status, body=json.dumps(body).encode(), headers=CIMultiDict(finished.headers)
         )

@@ -19,6 +19,7 @@ from typing import TypeVar
 
 from aiohttp import web
 
+from corsproxy.config.describe import source_line
 from corsproxy.config.model import Settings
 from corsproxy.http import fastpath
 from corsproxy.http.parser import ProxyServer
@@ -172,7 +173,8 @@ async def serve_forever(settings: Settings) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     running = await start(settings, log)
-    log.message(banner(running))
+    log.message(banner(running))  # first: scripts and tests read it as "ready"
+    log.message(source_line(settings))
     if low_limit:
         log.message(f"corsproxy: warning: {low_limit}")
     for warning in settings.warnings:

@@ -26,6 +26,7 @@ import traceback
 from dataclasses import dataclass
 from typing import NoReturn
 
+from corsproxy.config.describe import source_line
 from corsproxy.config.model import Settings
 from corsproxy.proxy.accesslog import AccessLog
 from corsproxy.serve import server
@@ -188,6 +189,7 @@ class Supervisor:
         self.announced = True
         url = server.listen_url(self.settings, self.port)
         self.log.message(server.start_line(self.settings, url, self.uvloop, self.count))
+        self.log.message(source_line(self.settings))
         if self.low_limit:
             self.log.message(f"corsproxy: warning: {self.low_limit}")
         for warning in self.settings.warnings:
