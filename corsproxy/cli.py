@@ -47,6 +47,16 @@ def _parser() -> argparse.ArgumentParser:
         help="allowed origin (repeatable); replaces cors.allow_origins",
     )
     serve.add_argument("--log-level", metavar="L", help="debug, info, warning or error")
+    serve.add_argument(
+        "--no-inspector",
+        action="store_false",
+        dest="inspector",
+        default=None,
+        help="no inspector page at /__corsproxy/ (inspector.enabled: false)",
+    )
+    serve.add_argument(
+        "--open", action="store_true", help="open the inspector in the default browser"
+    )
 
     check = commands.add_parser("check", help="validate a config and print the effective settings")
     check.add_argument("-c", "--config", metavar="FILE", help="YAML config file")
@@ -106,6 +116,7 @@ def _load(args: argparse.Namespace, with_flags: bool):
             workers=workers,  # type: ignore[arg-type]
             allow_origins=tuple(args.allow_origins) if args.allow_origins else None,
             log_level=args.log_level,
+            inspector=args.inspector,
         )
     try:
         return load(overrides, os.environ)
@@ -128,7 +139,7 @@ def _serve(args: argparse.Namespace) -> int:
     from corsproxy.serve import server
 
     try:
-        return server.run(settings)
+        return server.run(settings, open_inspector=args.open)
     except OSError as exc:
         where = f"{settings.listen.host}:{settings.listen.port}"
         reason = (exc.strerror or str(exc)).lower()

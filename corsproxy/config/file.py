@@ -12,10 +12,13 @@ from typing import Any
 from corsproxy.config.checks import (
     Invalid,
     Problem,
+    check_body_preview,
     check_bool,
     check_cookie_domain,
     check_header_name,
     check_host_name,
+    check_inspector_token,
+    check_keep,
     check_listen_host,
     check_log_level,
     check_max_age,
@@ -31,11 +34,20 @@ from corsproxy.config.checks import (
     one_of,
     readable_file,
 )
-from corsproxy.config.model import TLS, Cookies, Cors, CorsRule, Listen, Route, Settings
+from corsproxy.config.model import (
+    TLS,
+    Cookies,
+    Cors,
+    CorsRule,
+    Inspector,
+    Listen,
+    Route,
+    Settings,
+)
 from corsproxy.config.yamllines import ListOf, Reader, Value, parse
 
 # Which check reads which key; the dataclasses in settings.py hold the defaults.
-TOP_KEYS = ("listen", "upstream", "routes", "cors", "log_level")
+TOP_KEYS = ("listen", "upstream", "routes", "cors", "log_level", "inspector")
 LISTEN_CHECKS = {
     "host": check_listen_host,
     "port": check_port,
@@ -69,6 +81,12 @@ _RULE_FIELDS = {
     "allow_credentials": check_bool,
     "max_age": check_max_age,
     "allow_private_network": check_bool,
+}
+INSPECTOR_CHECKS = {
+    "enabled": check_bool,
+    "token": check_inspector_token,
+    "keep": check_keep,
+    "body_preview": check_body_preview,
 }
 CORS_CHECKS = {**_RULE_FIELDS, "dangerously_allow_any_origin_with_credentials": check_bool}
 RULE_CHECKS = {
@@ -128,7 +146,23 @@ def _settings(r: Reader, top: dict[str, Value], base_dir: str) -> Settings:
     listen = _listen(r, top.get("listen"), base_dir)
     cors = _cors(r, top.get("cors"))
     level = r.field(top["log_level"], "log_level", check_log_level) if "log_level" in top else None
-    return Settings(listen=listen, routes=_routes(r, top), cors=cors, log_level=level or "info")
+    return Settings(
+        listen=listen,
+        routes=_routes(r, top),
+        cors=cors,
+        log_level=level or "info",
+        inspector=_inspector(r, top.get("inspector")),
+    )
+
+
+def _inspector(r: Reader, value: Value | None) -> Inspector:
+    """`inspector: false` (or true) alone, or the mapping of its keys."""
+    if value is not None and isinstance(value.data, bool):
+        return Inspector(enabled=r.field(value, "inspector", check_bool))
+    items = r.mapping(value, "inspector", list(INSPECTOR_CHECKS)) or {}
+    if "token" in items and items["token"].data is None:
+        del items["token"]  # `token: null`, as the example writes it: a new one at each start
+    return Inspector(**r.fields(items, "inspector", INSPECTOR_CHECKS))
 
 
 def _listen(r: Reader, value: Value | None, base_dir: str) -> Listen:

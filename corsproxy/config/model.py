@@ -15,6 +15,8 @@ from corsproxy.config.checks import (
     LOG_LEVELS,
     Invalid,
     Problem,
+    check_bool,
+    check_inspector_token,
     check_listen_host,
     check_log_level,
     check_origin_entry,
@@ -32,6 +34,7 @@ __all__ = [
     "Cookies",
     "Cors",
     "CorsRule",
+    "Inspector",
     "Listen",
     "Overrides",
     "Problem",
@@ -121,6 +124,16 @@ class Cors:
 
 
 @dataclass(frozen=True)
+class Inspector:
+    """`inspector`: the page at /__corsproxy/ that shows every exchange (corsproxy/inspector/)."""
+
+    enabled: bool = True
+    token: str | None = None  # None: a new one at each start (serve.server makes it)
+    keep: int = 500  # exchanges kept, the oldest forgotten first
+    body_preview: int = 16384  # bytes of each text-like body kept for the page
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything `serve` needs, validated; `source` is the config file used, if any."""
 
@@ -128,6 +141,7 @@ class Settings:
     routes: tuple[Route, ...] = ()
     cors: Cors = field(default_factory=Cors)
     log_level: str = "info"
+    inspector: Inspector = field(default_factory=Inspector)
     source: str | None = None
     warnings: tuple[str, ...] = ()
 
@@ -143,6 +157,8 @@ class Overrides:
     workers: int | None = None
     allow_origins: tuple[str, ...] | None = None
     log_level: str | None = None
+    inspector: bool | None = None  # False: --no-inspector
+    inspector_token: str | None = None  # no flag: CORSPROXY_INSPECTOR_TOKEN only
 
 
 class ConfigError(Exception):
@@ -173,6 +189,14 @@ _OVERRIDABLE = (
     ("workers", "--workers", "CORSPROXY_WORKERS", "listen.workers", _integer(check_workers)),
     ("allow_origins", "--allow-origin", "CORSPROXY_ALLOW_ORIGINS", "cors.allow_origins", None),
     ("log_level", "--log-level", "CORSPROXY_LOG_LEVEL", "log_level", check_log_level),
+    ("inspector", "--no-inspector", None, "inspector.enabled", check_bool),
+    (
+        "inspector_token",
+        "--inspector-token",
+        "CORSPROXY_INSPECTOR_TOKEN",
+        "inspector.token",
+        check_inspector_token,
+    ),
 )
 DEFAULT_CONFIG = "corsproxy.yaml"
 _Where = dict[str, tuple[str | None, int | None]]  # key path -> (source, line) it came from
@@ -212,7 +236,7 @@ def _given(
     """(source, key, checked value) from the environment, then the flags, so flags win."""
     found = []
     for attr, flag, variable, key, check in _OVERRIDABLE:
-        text = env.get(variable, "").strip()  # an empty variable counts as unset
+        text = env.get(variable, "").strip() if variable else ""  # empty counts as unset
         for source, raw in ((variable, text or None), (flag, getattr(overrides, attr))):
             if raw is None or raw == ():
                 continue
@@ -251,6 +275,8 @@ def _apply(settings: Settings, key: str, value: object) -> Settings:
         return replace(settings, listen=replace(settings.listen, **{key[7:]: value}))
     if key == "cors.allow_origins":
         return replace(settings, cors=replace(settings.cors, allow_origins=value))
+    if key.startswith("inspector."):
+        return replace(settings, inspector=replace(settings.inspector, **{key[10:]: value}))
     return replace(settings, log_level=value)
 
 

@@ -12,8 +12,15 @@ from __future__ import annotations
 import asyncio
 import select
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TextIO
+from typing import TYPE_CHECKING, Any, TextIO
+
+if TYPE_CHECKING:
+    from corsproxy.cors.alone import WithoutProxy
+    from corsproxy.cors.policy import Decision
+    from corsproxy.inspector.record import Preview
+    from corsproxy.proxy.gateway import GatewayError
 
 LEVELS = {"debug": 10, "info": 20, "warning": 30, "error": 40}
 FLUSH_SECONDS = 0.1
@@ -24,7 +31,7 @@ PIPE_BUF = getattr(select, "PIPE_BUF", 512)  # 512 is the least POSIX allows
 
 @dataclass(slots=True)
 class Entry:
-    """What one request did, filled in along the way."""
+    """What one request did, filled in along the way; the log line and the inspector read it."""
 
     method: str
     path: str
@@ -32,6 +39,27 @@ class Entry:
     decision: str = ""
     notes: list[str] = field(default_factory=list)
     status: int = 0
+    # The rest is what the inspector shows besides (inspector/record.py): references to what the
+    # proxy builds anyway, never copies; None where the exchange did not get that far.
+    cors: Decision | None = None
+    route: str | None = None  # the matched prefix
+    alone: WithoutProxy | None = None  # the upstream's own headers, as the browser would judge them
+    failure: GatewayError | None = None  # the upstream gave no answer
+    request_headers: Sequence[tuple[bytes, bytes]] = ()  # as the browser sent them
+    upstream_url: str | None = None
+    upstream_request_headers: Sequence[tuple[str, str]] | None = None
+    upstream_response_headers: Sequence[tuple[str, str]] | None = None
+    response_headers: Sequence[tuple[str, str]] | None = None
+    request_body: Preview | None = None
+    response_body: Preview | None = None
+    cookies: Sequence[Any] = ()  # one verdict per Set-Cookie
+    id: int = 0
+    time: float = 0.0  # time.time() when it arrived
+    started: float = 0.0  # time.perf_counter() then
+    upstream_ms: float | None = None  # until the upstream's response head arrived
+    duration_ms: float = 0.0
+    replay_of: int | None = None
+    worker: int | None = None  # the process that served it, with listen.workers > 1
 
 
 class AccessLog:

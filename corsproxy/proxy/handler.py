@@ -19,8 +19,10 @@ from multidict import CIMultiDict
 
 from corsproxy import __version__
 from corsproxy.config.model import Settings
-from corsproxy.cors import judge, policy
+from corsproxy.cors import alone, policy
 from corsproxy.http import client, rawresponse, wire
+from corsproxy.inspector.capture import is_internal
+from corsproxy.inspector.web import Inspector
 from corsproxy.proxy import headers, rewrite, websocket
 from corsproxy.proxy.accesslog import AccessLog, Entry
 from corsproxy.proxy.gateway import GatewayError, explain
@@ -71,8 +73,11 @@ def _prepare(route: CompiledRoute, index: int) -> Prepared:
 class Proxy:
     """Compiled settings plus the one pooled upstream session; handle() is the web handler."""
 
-    def __init__(self, settings: Settings, log: AccessLog | None = None) -> None:
+    def __init__(
+        self, settings: Settings, log: AccessLog | None = None, inspector: Inspector | None = None
+    ) -> None:
         self.settings = settings
+        self.inspector = inspector  # None: inspector.enabled is false
         self.routes = RouteTable(settings.routes)
         self.policies = policy.compile_policy(settings.cors)
         self.hosts = HostGuard(settings.listen.host, settings.listen.allowed_hosts)
@@ -83,7 +88,7 @@ class Proxy:
         self._all_maps = tuple(p.rewrite_map for p in self.prepared.values())
         self._decisions: dict[tuple, tuple[policy.Decision, str]] = {}
         self._preflights: dict[policy.Decision, tuple[str, rawresponse.RawResponse]] = {}
-        self._judged: dict[tuple, tuple[str, ...]] = {}  # see _upstream_alone
+        self._judged: dict[tuple, alone.WithoutProxy] = {}  # see _upstream_alone
         self.pool = client.Pool()  # every proxied HTTP request
         self.session: aiohttp.ClientSession | None = None  # WebSocket upgrades only
 
@@ -110,11 +115,17 @@ class Proxy:
         """The web handler for every request the proxy receives."""
         started = time.perf_counter()
         entry = Entry(request.method, request.raw_path)
+        inspector = self.inspector
+        if inspector is not None:
+            inspector.begin(request, entry)
         try:
             response = await self._dispatch(request, entry)
         finally:
+            millis = (time.perf_counter() - started) * 1000
             if self.log.enabled or entry.status >= 403:
-                self.log.emit(entry, (time.perf_counter() - started) * 1000)
+                self.log.emit(entry, millis)
+            if inspector is not None:
+                inspector.finish(entry, millis)
         return response
 
     async def _dispatch(self, request: web.BaseRequest, entry: Entry) -> Answer:
@@ -134,9 +145,14 @@ class Proxy:
         entry.origin = origin
         if request.raw_path.startswith(HEALTH_PATH) and request.path == HEALTH_PATH:
             return self._health(entry)
+        if is_internal(request.raw_path):  # the inspector's: never routed, no CORS granted
+            if self.inspector is not None:
+                return await self.inspector.handle(request, entry)
+            return _json(entry, 404, {"error": "the inspector is off (inspector: false)"})
         target = self.routes.match(request.raw_path)
         if target is None:
             return self._no_route(request, entry, origin)
+        entry.route = target.route.route.prefix
         rule = self.policies.for_path(target.path)
         decision, entry.decision = self._decide(
             rule,
@@ -146,13 +162,14 @@ class Proxy:
             req_headers.get("Access-Control-Request-Headers"),
             req_headers.get("Access-Control-Request-Private-Network"),
         )
+        entry.cors = decision
         if decision.verdict is policy.Verdict.PREFLIGHT:
-            entry.status = 204
+            entry.status, entry.response_headers = 204, decision.headers
             if rawresponse.usable(request):
                 return self._preflight_answer(decision)
             return web.Response(status=204, headers=CIMultiDict(decision.headers))
         if decision.verdict is policy.Verdict.PREFLIGHT_REFUSED:
-            entry.status = 403
+            entry.status, entry.response_headers = 403, ((("Vary", policy.PREFLIGHT_VARY)),)
             return web.Response(
                 status=403,
                 text=f"corsproxy: preflight refused: {decision.reason}\n",
@@ -198,7 +215,7 @@ class Proxy:
         started = time.perf_counter()
         origins = headers.getall("Origin", ())
         path = message.path
-        if len(origins) != 1 or path.startswith(HEALTH_PATH):
+        if len(origins) != 1 or is_internal(path):
             return None
         if not self.hosts.allows(headers.get("Host")):
             return None
@@ -216,9 +233,13 @@ class Proxy:
         if decision.verdict is not policy.Verdict.PREFLIGHT:
             return None
         answer = self._preflight_answer(decision)
-        if self.log.enabled:
-            entry = Entry("OPTIONS", path, origins[0], described, [], 204)
-            self.log.emit(entry, (time.perf_counter() - started) * 1000)
+        if self.log.enabled or self.inspector is not None:
+            entry = Entry("OPTIONS", path, origins[0], described, [], 204, decision)
+            if self.log.enabled:
+                self.log.emit(entry, (time.perf_counter() - started) * 1000)
+            if self.inspector is not None:
+                entry.route, entry.response_headers = target.route.route.prefix, decision.headers
+                self.inspector.early(message, entry, started)
         return answer.data
 
     def _preflight_answer(self, decision: policy.Decision) -> rawresponse.RawResponse:
@@ -261,9 +282,13 @@ class Proxy:
         route = target.route
         options = self.prepared[id(route.route)]
         out_headers = self.upstream_headers(request, target, decision)
+        entry.upstream_url, entry.upstream_request_headers = target.url, out_headers
         body = request.content if request.body_exists else None
         if body is not None and request.content_length is None:
             out_headers.append(("Transfer-Encoding", "chunked"))  # re-framed by this hop
+        if body is not None and self.inspector is not None:
+            kind = request.headers.get("Content-Type")
+            body = self.inspector.tap(entry, kind, request.content_length, body)
         try:
             head = wire.request_head(
                 request.method, target.url[len(route.upstream_origin) :] or "/", out_headers
@@ -285,6 +310,8 @@ class Proxy:
             )
         except (client.UpstreamError, TimeoutError, OSError) as exc:
             return await self.gateway_error(exc, target, decision, entry)
+        if self.inspector is not None:
+            entry.upstream_ms = (time.perf_counter() - entry.started) * 1000
         try:
             return await self._respond(request, response, target, decision, entry)
         finally:
@@ -304,10 +331,12 @@ class Proxy:
             # or aiohttp would cut the body to it; this hop frames the body its own way.
             raw = [(n, v) for n, v in raw if n.lower() != "content-length"]
         finished = policy.finish(decision, headers.for_client(raw))
-        if finished.corrections or (
-            self.log.enabled and decision.verdict is policy.Verdict.ALLOWED
-        ):
-            entry.notes.extend(_upstream_alone(decision, request, raw, self._judged))
+        allowed = decision.verdict is policy.Verdict.ALLOWED
+        if finished.corrections or self.inspector is not None or (self.log.enabled and allowed):
+            entry.alone = _upstream_alone(decision, request, raw, self._judged)
+            note = entry.alone.log_note() if entry.alone is not None and allowed else None
+            if note:
+                entry.notes.append(note + " -> fixed")
         entry.notes.extend(finished.corrections)
         route = target.route.route
         out, rewritten = rewrite.response_headers(
@@ -321,6 +350,8 @@ class Proxy:
         )
         entry.notes.extend(rewritten)
         entry.status = response.status
+        entry.upstream_response_headers, entry.response_headers = response.headers, out
+        preview = self.inspector.preview(entry, out) if self.inspector is not None else None
         out_headers = CIMultiDict(out)
         length = response.length
         no_body = request.method == "HEAD" or response.status in (204, 304)
@@ -329,6 +360,8 @@ class Proxy:
                 data = await response.read()
             except client.UpstreamError as exc:
                 return await self.gateway_error(exc, target, decision, entry)
+            if preview is not None:
+                preview.feed(data)
             if rawresponse.usable(request):
                 return rawresponse.build(response.status, response.reason, out, data)
             return web.Response(
@@ -341,6 +374,8 @@ class Proxy:
             return reply
         try:
             async for chunk in response.chunks():
+                if preview is not None:
+                    preview.feed(chunk)
                 await reply.write(chunk)
         except client.UpstreamError as exc:
             # The upstream broke off mid-body: abort, so the browser sees a failed load
@@ -357,6 +392,7 @@ class Proxy:
     ) -> Answer:
         index = self.prepared[id(target.route.route)].index
         failure: GatewayError = await explain(exc, target.route, index)
+        entry.failure = failure
         entry.notes.append(f"{failure.error}: {failure.detail}")
         return self.cors_json(
             entry, failure.status, failure.body(target.route.route.upstream), decision
@@ -367,7 +403,7 @@ class Proxy:
     ) -> web.Response:
         """A JSON answer of the proxy's own, with the CORS headers an allowed origin needs."""
         finished = policy.finish(decision, [("Content-Type", "application/json")])
-        entry.status = status
+        entry.status, entry.response_headers = status, finished.headers
         return web.Response(
             status=status, body=json.dumps(body).encode(), headers=CIMultiDict(finished.headers)
         )
@@ -375,7 +411,7 @@ class Proxy:
     def _no_route(self, request: web.BaseRequest, entry: Entry, origin: str | None) -> web.Response:
         """404 naming the configured prefixes, readable by allowed origins."""
         decision = policy.decide(self.policies.default, "GET", origin)
-        entry.decision = _describe(decision)
+        entry.decision, entry.cors = _describe(decision), decision
         body = {
             "error": "no route",
             "detail": f"no configured prefix matches {request.path!r}",
@@ -398,16 +434,12 @@ def _upstream_alone(
     decision: policy.Decision,
     request: web.BaseRequest,
     upstream_headers: list[tuple[str, str]],
-    judged: dict[tuple, tuple[str, ...]],
-) -> list[str]:
-    """What the browser would have made of the upstream's own headers, for the log line.
-
-    The proxy cannot see the page's credentials mode. A request carrying cookies is judged as
-    credentialed; any other is judged both ways when the rule allows credentials, and a failure
-    that only a credentialed request would meet is said as such.
-    """
-    if decision.verdict is not policy.Verdict.ALLOWED or decision.origin is None:
-        return []
+    judged: dict[tuple, alone.WithoutProxy],
+) -> alone.WithoutProxy | None:
+    """What the browser would have made of the upstream's own headers (alone.judge_upstream),
+    for the log line and the inspector; None for a request without an Origin."""
+    if decision.origin is None:
+        return None
     cookie = "Cookie" in request.headers
     # The verdict depends only on these: a backend answers the same way all day, so it is
     # judged once per origin, credentials mode and set of CORS headers it sent.
@@ -421,25 +453,9 @@ def _upstream_alone(
     if said is None:
         if len(judged) >= DECISIONS_KEPT:
             judged.clear()
-        said = judged[key] = _judge_upstream(decision, cookie, list(cors))
-    return list(said)
-
-
-def _judge_upstream(
-    decision: policy.Decision, cookie: bool, cors: list[tuple[str, str]]
-) -> tuple[str, ...]:
-    assert decision.origin is not None
-    modes = [True] if cookie else [False]
-    if modes == [False] and any(
-        n == "Access-Control-Allow-Credentials" for n, _ in decision.headers
-    ):
-        modes.append(True)
-    for credentials in modes:
-        for finding in judge.check_cors(decision.origin, credentials, cors):
-            if finding.fatal:
-                when = " for a credentialed request" if credentials and len(modes) > 1 else ""
-                return (f"upstream alone: {finding.name} ({finding.detail}){when} -> fixed",)
-    return ()
+        credentials = any(n == "Access-Control-Allow-Credentials" for n, _ in decision.headers)
+        said = judged[key] = alone.judge_upstream(decision.origin, cookie, credentials, cors)
+    return said
 
 
 def _describe(decision: policy.Decision) -> str:

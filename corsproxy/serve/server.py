@@ -11,17 +11,23 @@ from __future__ import annotations
 import asyncio
 import signal
 import ssl
-from collections.abc import Coroutine
+import threading
+import webbrowser
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from aiohttp import web
 
 from corsproxy.config.model import Settings
 from corsproxy.http.fastpath import ProxyServer
+from corsproxy.inspector import web as inspector_web
 from corsproxy.proxy.accesslog import AccessLog
 from corsproxy.proxy.handler import Proxy
 from corsproxy.serve.listener import Listener
+
+if TYPE_CHECKING:
+    from corsproxy.inspector.peers import Peers
 
 DRAIN_SECONDS = 5.0
 # A connection that has not sent a complete request head this long after connecting (or
@@ -44,6 +50,8 @@ class Running:
     async def stop(self) -> None:
         """Stop accepting, let in-flight requests finish (up to DRAIN_SECONDS), close the pool."""
         self.listener.close()
+        if self.proxy.inspector is not None:
+            self.proxy.inspector.close()  # open event streams end now, not at the drain's end
         try:
             # aiohttp waits shutdown_timeout for the handlers and then as long again for the
             # ones it cancelled: bound the whole drain, whatever a stuck handler does.
@@ -70,10 +78,13 @@ async def start(
     port: int | None = None,
     header_timeout: float = HEADER_TIMEOUT,
     reuse_port: bool = False,
+    ids: Callable[[], int] | None = None,
+    peers: Peers | None = None,
 ) -> Running:
     """Start serving on settings.listen (or on `port`, 0 for a free one).
 
-    reuse_port: other processes serve the same port too (SO_REUSEPORT), as listen.workers does.
+    reuse_port: other processes serve the same port too (SO_REUSEPORT), as listen.workers does;
+    ids and peers then give the inspector one numbering and one list across them (workers.py).
     """
     proxy = Proxy(settings, log)
     await proxy.start()
@@ -96,6 +107,7 @@ async def start(
         await proxy.close()
         raise
     real_port = listener.port
+    proxy.inspector = inspector_web.build(settings, real_port, ids, peers)
     return Running(proxy, runner, listener, real_port, listen_url(settings, real_port))
 
 
@@ -114,6 +126,17 @@ def uvloop_running() -> bool:
 def banner(running: Running) -> str:
     """`corsproxy: http://127.0.0.1:8080 -> http://localhost:8000 (origins: localhost)`."""
     return start_line(running.proxy.settings, running.url, uvloop_running())
+
+
+def announce_inspector(log: AccessLog, url: str | None, open_it: bool) -> None:
+    """The inspector line after the banner; with --open, the browser opens it (in a thread of
+    its own: webbrowser may wait for the browser it starts)."""
+    if url is not None:
+        log.message(f"inspector: {url}")
+    if open_it and url is None:
+        log.message("corsproxy: warning: --open: the inspector is off; nothing to open")
+    elif open_it:
+        threading.Thread(target=webbrowser.open, args=(url,), daemon=True).start()
 
 
 def start_line(settings: Settings, url: str, uvloop: bool, workers: int = 1) -> str:
@@ -157,7 +180,7 @@ def raise_open_files_limit() -> str | None:
     return None
 
 
-async def serve_forever(settings: Settings) -> None:
+async def serve_forever(settings: Settings, open_inspector: bool = False) -> None:
     """Serve until SIGTERM or SIGINT, then drain and return."""
     log = AccessLog(settings.log_level)
     low_limit = raise_open_files_limit()
@@ -168,6 +191,8 @@ async def serve_forever(settings: Settings) -> None:
         loop.add_signal_handler(sig, stop.set)
     running = await start(settings, log)
     log.message(banner(running))
+    url = running.proxy.inspector.url if running.proxy.inspector else None
+    announce_inspector(log, url, open_inspector)
     if low_limit:
         log.message(f"corsproxy: warning: {low_limit}")
     for warning in settings.warnings:
@@ -179,13 +204,14 @@ async def serve_forever(settings: Settings) -> None:
         await running.stop()
 
 
-def run(settings: Settings) -> int:
+def run(settings: Settings, open_inspector: bool = False) -> int:
     """Blocking entry point for `corsproxy serve`; uvloop is used when installed."""
+    settings = inspector_web.with_token(settings)
     if settings.listen.workers > 1:
         from corsproxy.serve import workers
 
-        return workers.run(settings)
-    run_loop(serve_forever(settings))
+        return workers.run(settings, open_inspector=open_inspector)
+    run_loop(serve_forever(settings, open_inspector))
     return 0
 
 

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from typing import NoReturn
 
 from corsproxy.config.model import Settings
+from corsproxy.inspector import web as inspector_web
 from corsproxy.proxy.accesslog import AccessLog
 from corsproxy.serve import server
 from corsproxy.serve.listener import reserve
@@ -36,14 +37,14 @@ STOP_SECONDS = server.DRAIN_SECONDS + 5.0  # after SIGTERM; a worker still there
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 
-def run(settings: Settings, port: int | None = None) -> int:
+def run(settings: Settings, port: int | None = None, open_inspector: bool = False) -> int:
     """Serve with settings.listen.workers processes until SIGTERM or SIGINT; returns 0, or 1 when
     workers keep dying as they start. Raises OSError when the port cannot be had, before any
     worker exists, so `corsproxy serve` reports it as for one process."""
     low_limit = server.raise_open_files_limit()  # before the forks: every worker inherits it
     reserved = reserve(settings.listen.host, settings.listen.port if port is None else port)
     try:
-        return Supervisor(settings, reserved, low_limit).run()
+        return Supervisor(settings, reserved, low_limit, open_inspector).run()
     finally:
         for sock in reserved:
             sock.close()
@@ -97,9 +98,14 @@ class Supervisor:
     """The parent: forks, watches, replaces and stops the workers; it alone prints status."""
 
     def __init__(
-        self, settings: Settings, reserved: list[socket.socket], low_limit: str | None
+        self,
+        settings: Settings,
+        reserved: list[socket.socket],
+        low_limit: str | None,
+        open_inspector: bool = False,
     ) -> None:
         self.settings = settings
+        self.open_inspector = open_inspector
         self.count = settings.listen.workers
         self.port: int = reserved[0].getsockname()[1]
         self.reserved = reserved
@@ -188,6 +194,8 @@ class Supervisor:
         self.announced = True
         url = server.listen_url(self.settings, self.port)
         self.log.message(server.start_line(self.settings, url, self.uvloop, self.count))
+        inspector = inspector_web.printed_url(self.settings, self.port)
+        server.announce_inspector(self.log, inspector, self.open_inspector)
         if self.low_limit:
             self.log.message(f"corsproxy: warning: {self.low_limit}")
         for warning in self.settings.warnings:
