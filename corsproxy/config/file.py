@@ -31,6 +31,7 @@ from corsproxy.config.checks import (
     check_tls_pair,
     check_upstream,
     check_workers,
+    expected,
     one_of,
     readable_file,
 )
@@ -159,6 +160,10 @@ def _inspector(r: Reader, value: Value | None) -> Inspector:
     """`inspector: false` (or true) alone, or the mapping of its keys."""
     if value is not None and isinstance(value.data, bool):
         return Inspector(enabled=r.field(value, "inspector", check_bool))
+    if value is not None and value.data is not None and not isinstance(value.data, dict):
+        what = "true, false or a mapping of keys such as {keep: 500}"
+        r.problem(value.line, "inspector", str(expected(what, value.data)))
+        return Inspector()
     items = r.mapping(value, "inspector", list(INSPECTOR_CHECKS)) or {}
     if "token" in items and items["token"].data is None:
         del items["token"]  # `token: null`, as the example writes it: a new one at each start
