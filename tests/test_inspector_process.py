@@ -4,6 +4,7 @@ refuses, `--no-inspector`, and what the access log never shows."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import re
 import subprocess
@@ -12,6 +13,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator
 
+import aiohttp
 import pytest
 from aiohttp import web
 
@@ -163,3 +165,37 @@ async def test_no_inspector_answers_404_and_prints_no_url(serve) -> None:
     assert get(f"http://localhost:{port}/__corsproxy/health")[0] == 200
     _, output = proxy.stop()
     assert "inspector:" not in output
+
+
+@pytest.mark.skipif(not hasattr(__import__("socket"), "SO_REUSEPORT"), reason="needs SO_REUSEPORT")
+async def test_with_workers_one_list_and_one_stream_show_every_worker(serve) -> None:
+    proxy, port, token = await_start(serve, "--workers", "2")
+    bearer = {"Authorization": f"Bearer {token}"}
+    base = f"http://localhost:{port}"
+    events = f"{base}/__corsproxy/api/events"
+    async with aiohttp.ClientSession() as client, client.get(events, headers=bearer) as stream:
+        assert stream.status == 200
+        sent: list[str] = []
+        streamed: set[int] = set()
+        for n in range(64):  # a new connection each: the kernel picks a worker for each
+            path = f"/w/{n}"
+            connector = aiohttp.TCPConnector(force_close=True)
+            async with aiohttp.ClientSession(connector=connector) as one:
+                async with one.get(base + path, headers={"Origin": ORIGIN}) as resp:
+                    assert resp.status == 200
+            sent.append(path)
+            while True:
+                line = (await asyncio.wait_for(stream.content.readline(), 10)).decode()
+                if line.startswith("data: "):
+                    record = json.loads(line[6:])
+                    assert record["path"] == path
+                    streamed.add(record["worker"])
+                    break
+            if len(streamed) == 2:
+                break
+        assert len(streamed) == 2, "every exchange came from one worker"
+        async with client.get(f"{base}/__corsproxy/api/exchanges", headers=bearer) as resp:
+            kept = (await resp.json())["exchanges"]
+    assert [r["path"] for r in kept] == sent
+    assert {r["worker"] for r in kept} == streamed
+    assert len({r["id"] for r in kept}) == len(kept)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from datetime import datetime
@@ -227,13 +228,18 @@ class Inspector(Recorder):
 
     async def replay(self, exchange_id: int) -> int | None:
         """Send a kept exchange again; its status, or None when no worker keeps it."""
-        kept = self.store.find(exchange_id)
-        if kept is not None:
-            data = replay.request_bytes(kept, self.replay_marker(exchange_id))
-            return await replay.send(self.address, data)
-        if self.peers is not None:
+        status = await self.replay_here(exchange_id)
+        if status is None and self.peers is not None:
             return await self.peers.replay(exchange_id)
-        return None
+        return status
+
+    async def replay_here(self, exchange_id: int) -> int | None:
+        """replay() of an exchange this process keeps; None when it keeps no such one."""
+        kept = self.store.find(exchange_id)
+        if kept is None:
+            return None
+        data = replay.request_bytes(kept, self.replay_marker(exchange_id))
+        return await replay.send(self.address, data)
 
     async def _events(self, request: web.BaseRequest, entry: Entry) -> web.StreamResponse:
         """Server-Sent Events: `event: exchange` per finished exchange, from now on, or from
@@ -326,7 +332,7 @@ def build(
         return None
     tls = settings.listen.tls is not None
     store = Store(options.keep, "https" if tls else "http", ids)
-    return Inspector(
+    inspector = Inspector(
         store,
         token=options.token or access.new_token(),
         body_preview=options.body_preview,
@@ -334,6 +340,9 @@ def build(
         routes=tuple(route.prefix for route in settings.routes),
         peers=peers,
     )
+    if peers is not None:
+        inspector.worker = os.getpid()  # which worker served each exchange
+    return inspector
 
 
 def page_url(address: replay.Address, token: str) -> str:

@@ -60,6 +60,8 @@ class Running:
         except TimeoutError:
             pass
         await self.proxy.close()
+        if self.proxy.inspector is not None and self.proxy.inspector.peers is not None:
+            await self.proxy.inspector.peers.close()
         self.proxy.log.flush()
 
 
@@ -108,6 +110,8 @@ async def start(
         raise
     real_port = listener.port
     proxy.inspector = inspector_web.build(settings, real_port, ids, peers)
+    if peers is not None and proxy.inspector is not None:
+        await peers.start(proxy.inspector.store, proxy.inspector.replay_here)
     return Running(proxy, runner, listener, real_port, listen_url(settings, real_port))
 
 
