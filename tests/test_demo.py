@@ -166,6 +166,19 @@ def test_it_serves_the_page_the_proxy_and_the_backend_on_the_ports_it_prints():
         assert running.stop() == 0
 
 
+def test_the_demo_prints_its_proxys_inspector_and_the_page_links_to_it():
+    with demo("--port-base", "0") as running:
+        [line] = [line for line in running.lines if line.startswith("  inspector ")]
+        url = line.split()[1]
+        proxy = running.ports["proxy"]
+        assert re.fullmatch(rf"http://localhost:{proxy}/__corsproxy/\?token=[\w-]{{22,}}", url)
+        assert json.loads(get(running.url("page", "/config.json"))[2])["inspector"] == url
+        assert b"see these\n      requests in the inspector" in get(running.url("page"))[2]
+        status, _, _ = get(url.replace("localhost", "127.0.0.1"))
+        assert status in (200, 303)  # the token is the proxy's own
+        assert running.stop() == 0
+
+
 def test_diagnose_says_what_doctor_says_for_a_card():
     with demo("--port-base", "0") as running:
         status, _, body = get(running.url("page", "/diagnose?card=simple"))

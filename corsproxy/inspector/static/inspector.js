@@ -181,6 +181,13 @@ function matches(x, f) {
   return true;
 }
 
+// Under a request that is shown, its preflight: the quick filters apply to the preflight
+// itself, the text may match either (filtering by a path shows the pair).
+function childMatches(preflight, request, f) {
+  if (!matches(preflight, { ...f, text: "" })) return false;
+  return !f.text || haystack(preflight).includes(f.text) || haystack(request).includes(f.text);
+}
+
 // Newest first; a preflight is shown right under the request it preceded.
 function visibleRows() {
   const f = filters();
@@ -189,10 +196,11 @@ function visibleRows() {
   for (const x of all) {
     const underRequest = x.preflight && x.pair !== null && state.byId.has(x.pair);
     if (underRequest) continue;
-    if (matches(x, f)) out.push([x, false]);
+    const shown = matches(x, f);
+    if (shown) out.push([x, false]);
     if (!x.preflight && x.pair !== null && state.byId.has(x.pair)) {
       const preflight = state.byId.get(x.pair);
-      if (!f.hidePreflights && (matches(preflight, f) || matches(x, f))) out.push([preflight, true]);
+      if (childMatches(preflight, x, f)) out.push([preflight, shown]);
     }
   }
   return out;
