@@ -68,6 +68,16 @@ def _parser() -> argparse.ArgumentParser:
         help="info (default: a line per request), debug (and its headers), warning (only "
         "refusals and failures) or error",
     )
+    serve.add_argument(
+        "--no-inspector",
+        action="store_false",
+        dest="inspector",
+        default=None,
+        help="no inspector page at /__corsproxy/ (inspector.enabled: false)",
+    )
+    serve.add_argument(
+        "--open", action="store_true", help="open the inspector in the default browser"
+    )
 
     check = commands.add_parser(
         "check",
@@ -148,6 +158,7 @@ def _load(args: argparse.Namespace, with_flags: bool):
             workers=workers,  # type: ignore[arg-type]
             allow_origins=tuple(args.allow_origins) if args.allow_origins else None,
             log_level=args.log_level,
+            inspector=args.inspector,
         )
     try:
         return load(overrides, os.environ)
@@ -167,12 +178,14 @@ def _serve(args: argparse.Namespace) -> int:
     settings = _load(args, with_flags=True)
     if settings is None:
         return USAGE_ERROR
+    from corsproxy.inspector import web as inspector_web
     from corsproxy.serve import server, workers
 
+    settings = inspector_web.with_token(settings)  # one token for every worker
     try:
         if settings.listen.workers > 1:
-            return workers.run(settings)
-        server.run_loop(server.serve_forever(settings))
+            return workers.run(settings, open_inspector=args.open)
+        server.run_loop(server.serve_forever(settings, open_inspector=args.open))
         return 0
     except OSError as exc:
         where = f"{settings.listen.host}:{settings.listen.port}"

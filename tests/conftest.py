@@ -11,7 +11,7 @@ from dataclasses import replace
 import aiohttp
 import pytest
 
-from corsproxy.config.model import Cors, Listen, Route, Settings
+from corsproxy.config.model import Cors, Inspector, Listen, Route, Settings
 from corsproxy.proxy.accesslog import AccessLog
 
 ORIGIN = "http://localhost:5173"
@@ -39,7 +39,7 @@ StartProxy = Callable[..., Awaitable[ProxyUnderTest]]
 @pytest.fixture
 async def start_proxy() -> AsyncIterator[StartProxy]:
     """start_proxy(upstream_url | routes=[Route...], cors=Cors(...), listen=Listen(...),
-    log_level="debug")."""
+    log_level="debug", inspector=Inspector(...))."""
     from corsproxy.serve import server
 
     started = []
@@ -51,12 +51,18 @@ async def start_proxy() -> AsyncIterator[StartProxy]:
         cors: Cors | None = None,
         listen: Listen | None = None,
         log_level: str = "info",
+        inspector: Inspector | None = None,
         **route_options,
     ) -> ProxyUnderTest:
         if routes is None:
             assert upstream is not None
             routes = (Route("/", upstream, **route_options),)
-        settings = Settings(listen=listen or Listen(), routes=routes, cors=cors or Cors())
+        settings = Settings(
+            listen=listen or Listen(),
+            routes=routes,
+            cors=cors or Cors(),
+            inspector=inspector or Inspector(),
+        )
         stream = io.StringIO()
         running = await server.start(settings, AccessLog(log_level, stream), port=0)
         started.append(running)

@@ -40,6 +40,14 @@ class ProxyProcess:
             rest = self.process.communicate(timeout=10)[0]
             raise RuntimeError(f"corsproxy did not start: {self.banner}\n{rest}")
 
+    def inspector_line(self) -> str:
+        """The line after the banner: `inspector: http://localhost:PORT/__corsproxy/?token=...`
+        (none comes with --no-inspector: do not call this then, it would wait for ever)."""
+        line = self.process.stdout.readline().strip()
+        if not line.startswith("inspector: "):
+            raise RuntimeError(f"no inspector line after the banner: {line!r}")
+        return line
+
     @property
     def pid(self) -> int:
         return self.process.pid

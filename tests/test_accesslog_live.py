@@ -107,7 +107,7 @@ def serve_on_a_terminal(upstream_port: int, env: dict[str, str]) -> tuple[str, s
         process.terminate()
         process.wait(10)
         os.close(leader)
-    return shown, shown.split("\r\n", 2)[2]
+    return shown, shown.split("config: ", 1)[1].split("\r\n", 1)[1]
 
 
 def read_until(fd: int, pattern: str, shown: str) -> str:

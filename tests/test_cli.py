@@ -203,7 +203,9 @@ def test_a_bad_origin_is_echoed_like_every_other_bad_value(tmp_path):
 
 
 def start_up_lines(proxy: ProxyProcess) -> list[str]:
-    """The banner and the line after it, which names the config file."""
+    """The banner and the line that names the config file (after the inspector's)."""
+    inspector = proxy.inspector_line()
+    assert inspector.startswith("inspector: http://localhost:"), inspector
     return [proxy.banner, proxy.process.stdout.readline().rstrip("\n")]
 
 

@@ -7,6 +7,7 @@ servers listen, and a reader thread hands the test each line as it comes.
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import queue
@@ -17,6 +18,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -163,6 +165,25 @@ def test_it_serves_the_page_the_proxy_and_the_backend_on_the_ports_it_prints():
         assert json.loads(body) == {"message": "Hello from the backend!"}
         assert get(running.url("proxy", "/__corsproxy/health"))[0] == 200
 
+        assert running.stop() == 0
+
+
+def test_the_demo_prints_its_proxys_inspector_and_the_page_links_to_it():
+    with demo("--port-base", "0") as running:
+        [line] = [line for line in running.lines if line.startswith("  inspector ")]
+        url = line.split()[1]
+        proxy = running.ports["proxy"]
+        assert re.fullmatch(rf"http://localhost:{proxy}/__corsproxy/\?token=[\w-]{{22,}}", url)
+        assert json.loads(get(running.url("page", "/config.json"))[2])["inspector"] == url
+        assert b"see these\n      requests in the inspector" in get(running.url("page"))[2]
+        # The token is the proxy's own: it logs in (a cookie, then the page without the token).
+        parts = urllib.parse.urlsplit(url)
+        connection = http.client.HTTPConnection("127.0.0.1", parts.port, timeout=TIMEOUT)
+        connection.request("GET", f"{parts.path}?{parts.query}")
+        answer = connection.getresponse()
+        assert (answer.status, answer.getheader("Location")) == (303, "/__corsproxy/")
+        assert "HttpOnly" in answer.getheader("Set-Cookie", "")
+        connection.close()
         assert running.stop() == 0
 
 

@@ -12,6 +12,7 @@ from corsproxy.config.load import ConfigError, Overrides, load
 from corsproxy.config.model import (
     Cors,
     CorsRule,
+    Inspector,
     Problem,
     Route,
     Settings,
@@ -366,6 +367,34 @@ ONE_BAD_VALUE = [
         "a key given twice is refused",
         UP + "listen:\n  port: 1\n  port: 2\n",
         "corsproxy.yaml:4: listen.port: duplicate key; first given on line 3",
+    ),
+    (
+        "an inspector that is neither a boolean nor a mapping is refused",
+        UP + "inspector: disabled\n",
+        "corsproxy.yaml:2: inspector: expected true, false or a mapping of keys such as {keep: 500}; got 'disabled'",
+    ),
+    (
+        "a short inspector token is refused without being echoed",
+        UP + "inspector:\n  token: hunter2\n",
+        "corsproxy.yaml:3: inspector.token: expected at least 22 characters from A-Z a-z 0-9 _ . ~ -"
+        " (128 random bits), such as the output of: python -c 'import secrets; "
+        "print(secrets.token_urlsafe(24))'; got a token of 7 characters",
+    ),
+    (
+        "an inspector keep of zero is refused",
+        UP + "inspector: {keep: 0}\n",
+        "corsproxy.yaml:2: inspector.keep: expected a number of exchanges from 1 to 100,000; got 0",
+    ),
+    (
+        "a negative body preview is refused",
+        UP + "inspector: {body_preview: -1}\n",
+        "corsproxy.yaml:2: inspector.body_preview: expected a number of bytes from 0 (no bodies) to"
+        " 1048576; got -1",
+    ),
+    (
+        "an unknown inspector key is refused with a suggestion",
+        UP + "inspector: {kept: 10}\n",
+        "corsproxy.yaml:2: inspector.kept: unknown key; did you mean 'keep'?",
     ),
 ]
 
@@ -953,6 +982,30 @@ NORMALIZED = [
         lambda s: s.routes[0].cookies.domain,
         ".app.test",
     ),
+    (
+        "the inspector is on by default with a token made at start",
+        UP,
+        lambda s: s.inspector,
+        Inspector(enabled=True, token=None, keep=500, body_preview=16384),
+    ),
+    (
+        "inspector: false turns it off",
+        UP + "inspector: false\n",
+        lambda s: s.inspector.enabled,
+        False,
+    ),
+    (
+        "the inspector's keys are read",
+        UP + "inspector:\n  token: " + "t" * 22 + "\n  keep: 50\n  body_preview: 0\n",
+        lambda s: s.inspector,
+        Inspector(enabled=True, token="t" * 22, keep=50, body_preview=0),
+    ),
+    (
+        "a null token means a new one at each start",
+        UP + "inspector:\n  token: null\n",
+        lambda s: s.inspector.token,
+        None,
+    ),
 ]
 
 
@@ -1147,3 +1200,19 @@ def test_workers_need_so_reuseport(workers: int, reuse_port: bool, message: str 
         with pytest.raises(Invalid) as caught:
             check(workers)
         assert str(caught.value) == message
+
+
+def test_no_inspector_flag_and_the_token_variable_beat_the_file() -> None:
+    text = UP + "inspector:\n  token: " + "f" * 22 + "\n"
+    env = {"CORSPROXY_INSPECTOR_TOKEN": "e" * 22}
+    assert load_file(text, env).inspector.token == "e" * 22
+    assert load_file(text, env, inspector=False).inspector.enabled is False
+    assert load_file(UP + "inspector: false\n").inspector.enabled is False
+
+
+def test_describe_never_prints_the_token() -> None:
+    out = describe(load_file(UP + "inspector:\n  token: " + "s" * 22 + "\n"))
+    assert "s" * 22 not in out
+    assert "\ninspector:   # the page at /__corsproxy/" in out
+    assert "\n  token: set (not shown)\n  keep: 500   # exchanges kept\n" in out
+    assert "\ninspector: false" in describe(load_file(UP + "inspector: false\n"))

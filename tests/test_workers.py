@@ -41,7 +41,9 @@ async def upstream(aiohttp_server) -> str:
 
 def serve(upstream: str, *flags: str) -> tuple[ProxyProcess, int]:
     port = free_port()
-    return ProxyProcess(["serve", upstream, "--port", str(port), "--workers", "2", *flags]), port
+    proxy = ProxyProcess(["serve", upstream, "--port", str(port), "--workers", "2", *flags])
+    proxy.inspector_line()  # printed once, by the parent, after the banner
+    return proxy, port
 
 
 async def pids_answering(port: int, want: int | set[int], attempts: int = 64) -> set[int]:

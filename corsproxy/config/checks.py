@@ -335,3 +335,34 @@ def check_path_glob(value: object) -> str:
         raise expected("a path pattern starting with /, such as /public/**", value)
     compile_path_glob(value)
     return value
+
+
+# The inspector's token goes into a URL and a cookie as it is: URL-safe characters only, and
+# long enough to be unguessable (128 bits is 22 characters of base64url).
+_INSPECTOR_TOKEN = re.compile(r"[A-Za-z0-9_.~-]{22,}")
+MAX_KEEP = 100_000
+MAX_BODY_PREVIEW = 1024 * 1024
+
+
+def check_inspector_token(value: object) -> str:
+    """A fixed inspector token (Docker, bookmarks): as hard to guess as the generated ones."""
+    if isinstance(value, str) and _INSPECTOR_TOKEN.fullmatch(value):
+        return value
+    shown = "a token" if isinstance(value, str) else got(value)  # never echo a secret
+    raise Invalid(
+        "expected at least 22 characters from A-Z a-z 0-9 _ . ~ - (128 random bits), such as "
+        f"the output of: python -c 'import secrets; print(secrets.token_urlsafe(24))'; got {shown}"
+        + (f" of {len(value)} characters" if isinstance(value, str) else "")
+    )
+
+
+def check_keep(value: object) -> int:
+    if is_int(value) and 1 <= value <= MAX_KEEP:
+        return value
+    raise expected(f"a number of exchanges from 1 to {MAX_KEEP:,}", value)
+
+
+def check_body_preview(value: object) -> int:
+    if is_int(value) and 0 <= value <= MAX_BODY_PREVIEW:
+        return value
+    raise expected(f"a number of bytes from 0 (no bodies) to {MAX_BODY_PREVIEW}", value)

@@ -63,6 +63,7 @@ def describe(settings: Settings) -> str:
         "   # besides localhost, *.localhost, 127.0.0.1, [::1] and the listen host",
         f"  tls: {tls}",
         f"log_level: {settings.log_level}",
+        *_inspector_lines(settings),
         *_cors_lines(settings.cors),
         "",
         "routes (longest prefix wins):",
@@ -71,6 +72,21 @@ def describe(settings: Settings) -> str:
     if settings.warnings:
         lines += ["", "warnings:", *(f"  {warning}" for warning in settings.warnings)]
     return "\n".join(lines) + "\n"
+
+
+def _inspector_lines(settings: Settings) -> list[str]:
+    """The token itself is never printed: `check` output ends up in issues and chat logs."""
+    inspector = settings.inspector
+    if not inspector.enabled:
+        return ["inspector: false   # /__corsproxy/ answers 404 (health apart)"]
+    token = "set (not shown)" if inspector.token else "new at each start (printed by serve)"
+    return [
+        "inspector:   # the page at /__corsproxy/; serve prints its URL with the token",
+        "  enabled: true",
+        f"  token: {token}",
+        f"  keep: {inspector.keep}   # exchanges kept",
+        f"  body_preview: {inspector.body_preview}   # bytes of each text-like body kept",
+    ]
 
 
 def _cors_lines(cors: Cors) -> list[str]:

@@ -13,10 +13,13 @@ from typing import Any
 from corsproxy.config.checks import (
     Invalid,
     Problem,
+    check_body_preview,
     check_bool,
     check_cookie_domain,
     check_header_name,
     check_host_name,
+    check_inspector_token,
+    check_keep,
     check_listen_host,
     check_log_level,
     check_max_age,
@@ -39,6 +42,7 @@ from corsproxy.config.model import (
     Cors,
     CorsRule,
     HeaderRules,
+    Inspector,
     Listen,
     Route,
     SetHeader,
@@ -48,7 +52,7 @@ from corsproxy.config.yamllines import ListOf, Reader, Value, parse
 from corsproxy.proxy import headerrules  # the one place that knows the header-rule grammar
 
 # Which check reads which key; the dataclasses in settings.py hold the defaults.
-TOP_KEYS = ("listen", "upstream", "routes", "cors", "log_level")
+TOP_KEYS = ("listen", "upstream", "routes", "cors", "log_level", "inspector")
 LISTEN_CHECKS = {
     "host": check_listen_host,
     "port": check_port,
@@ -84,6 +88,12 @@ _RULE_FIELDS = {
     "allow_credentials": check_bool,
     "max_age": check_max_age,
     "allow_private_network": check_bool,
+}
+INSPECTOR_CHECKS = {
+    "enabled": check_bool,
+    "token": check_inspector_token,
+    "keep": check_keep,
+    "body_preview": check_body_preview,
 }
 CORS_CHECKS = {**_RULE_FIELDS, "dangerously_allow_any_origin_with_credentials": check_bool}
 RULE_CHECKS = {
@@ -144,8 +154,27 @@ def _settings(r: Reader, top: dict[str, Value], base_dir: str, env: Mapping[str,
     listen = _listen(r, top.get("listen"), base_dir)
     cors = _cors(r, top.get("cors"))
     level = r.field(top["log_level"], "log_level", check_log_level) if "log_level" in top else None
-    routes = _routes(r, top, env)
-    return Settings(listen=listen, routes=routes, cors=cors, log_level=level or "info")
+    return Settings(
+        listen=listen,
+        routes=_routes(r, top, env),
+        cors=cors,
+        log_level=level or "info",
+        inspector=_inspector(r, top.get("inspector")),
+    )
+
+
+def _inspector(r: Reader, value: Value | None) -> Inspector:
+    """`inspector: false` (or true) alone, or the mapping of its keys."""
+    if value is not None and isinstance(value.data, bool):
+        return Inspector(enabled=r.field(value, "inspector", check_bool))
+    if value is not None and value.data is not None and not isinstance(value.data, dict):
+        what = "true, false or a mapping of keys such as {keep: 500}"
+        r.problem(value.line, "inspector", str(expected(what, value.data)))
+        return Inspector()
+    items = r.mapping(value, "inspector", list(INSPECTOR_CHECKS)) or {}
+    if "token" in items and items["token"].data is None:
+        del items["token"]  # `token: null`, as the example writes it: a new one at each start
+    return Inspector(**r.fields(items, "inspector", INSPECTOR_CHECKS))
 
 
 def _listen(r: Reader, value: Value | None, base_dir: str) -> Listen:

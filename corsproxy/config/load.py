@@ -14,6 +14,8 @@ from typing import Any
 from corsproxy.config.checks import (
     Invalid,
     Problem,
+    check_bool,
+    check_inspector_token,
     check_listen_host,
     check_log_level,
     check_origin_entry,
@@ -36,6 +38,8 @@ class Overrides:
     workers: int | None = None
     allow_origins: tuple[str, ...] | None = None
     log_level: str | None = None
+    inspector: bool | None = None  # False: --no-inspector
+    inspector_token: str | None = None  # no flag: CORSPROXY_INSPECTOR_TOKEN only
 
 
 class ConfigError(Exception):
@@ -66,6 +70,14 @@ _OVERRIDABLE = (
     ("workers", "--workers", "CORSPROXY_WORKERS", "listen.workers", _integer(check_workers)),
     ("allow_origins", "--allow-origin", "CORSPROXY_ALLOW_ORIGINS", "cors.allow_origins", None),
     ("log_level", "--log-level", "CORSPROXY_LOG_LEVEL", "log_level", check_log_level),
+    ("inspector", "--no-inspector", None, "inspector.enabled", check_bool),
+    (
+        "inspector_token",
+        "--inspector-token",
+        "CORSPROXY_INSPECTOR_TOKEN",
+        "inspector.token",
+        check_inspector_token,
+    ),
 )
 DEFAULT_CONFIG = "corsproxy.yaml"
 _Where = dict[str, tuple[str | None, int | None]]  # key path -> (source, line) it came from
@@ -131,9 +143,9 @@ def _given(
     """(source, key, checked value) from the environment, then the flags, so flags win."""
     found: list[tuple[str, str, Any]] = []
     for attr, flag, variable, key, check in _OVERRIDABLE:
-        text = env.get(variable, "").strip()  # an empty variable counts as unset
+        text = env.get(variable, "").strip() if variable else ""  # empty counts as unset
         for source, raw in ((variable, text or None), (flag, getattr(overrides, attr))):
-            if raw is None or raw == ():
+            if raw is None or raw == () or source is None:
                 continue
             value: Any
             if check is None:
@@ -171,6 +183,8 @@ def _apply(settings: Settings, key: str, value: Any) -> Settings:
         return replace(settings, listen=replace(settings.listen, **{key[7:]: value}))
     if key == "cors.allow_origins":
         return replace(settings, cors=replace(settings.cors, allow_origins=value))
+    if key.startswith("inspector."):
+        return replace(settings, inspector=replace(settings.inspector, **{key[10:]: value}))
     return replace(settings, log_level=value)
 
 

@@ -16,6 +16,7 @@ __all__ = [
     "Cors",
     "CorsRule",
     "HeaderRules",
+    "Inspector",
     "Listen",
     "Problem",
     "Route",
@@ -125,6 +126,16 @@ class Cors:
 
 
 @dataclass(frozen=True)
+class Inspector:
+    """`inspector`: the page at /__corsproxy/ that shows every exchange (corsproxy/inspector/)."""
+
+    enabled: bool = True
+    token: str | None = None  # None: a new one at each start (serve.server makes it)
+    keep: int = 500  # exchanges kept, the oldest forgotten first
+    body_preview: int = 16384  # bytes of each text-like body kept for the page
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything `serve` needs, validated; `source` is the config file used, if any."""
 
@@ -132,6 +143,7 @@ class Settings:
     routes: tuple[Route, ...] = ()
     cors: Cors = field(default_factory=Cors)
     log_level: str = "info"
+    inspector: Inspector = field(default_factory=Inspector)
     source: str | None = None
     warnings: tuple[str, ...] = ()
     # Where the settings came from, for the start-up output (not part of what they are):

@@ -25,7 +25,7 @@ import socket
 import sys
 import webbrowser
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib import resources
 from typing import Any, TextIO, TypeVar
 
@@ -42,6 +42,7 @@ HOST = "127.0.0.1"
 ROLES = ("page", "proxy", "backend")
 STATIC = ("index.html", "demo.css", "demo.js")
 PORTS = web.AppKey("ports", dict[str, int])
+INSPECTOR = web.AppKey("inspector", str)  # the proxy's inspector URL, token included
 T = TypeVar("T")
 
 
@@ -117,6 +118,7 @@ async def config(request: web.Request) -> web.Response:
     ports = request.app[PORTS]
     body: dict[str, object] = {role: url(ports[role]) for role in ROLES}
     body["cards"] = demo_backend.cards_json()
+    body["inspector"] = request.app[INSPECTOR] if INSPECTOR in request.app else None
     return web.json_response(body, headers={"Cache-Control": "no-store"})
 
 
@@ -154,9 +156,11 @@ async def _doctor(
     return json.loads(text)
 
 
-def build_page_app(ports: dict[str, int]) -> web.Application:
+def build_page_app(ports: dict[str, int], inspector: str | None = None) -> web.Application:
     app = web.Application()
     app[PORTS] = ports
+    if inspector:
+        app[INSPECTOR] = inspector
     app.router.add_get("/", page_file)
     app.router.add_get("/config.json", config)
     app.router.add_get("/diagnose", diagnose)
@@ -174,6 +178,7 @@ class Demo:
     ports: dict[str, int]
     moved: dict[str, tuple[int, int]]  # role -> (the busy port, the one used instead)
     _stops: list[Any] = field(default_factory=list)
+    inspector_url: str | None = None  # the proxy's inspector, token included
 
     @property
     def page_url(self) -> str:
@@ -199,6 +204,11 @@ class Demo:
             f"  page     {page:<24} the frontend (origin {page.rstrip('/')})",
             f"  proxy    {proxy:<24} corsproxy in front of the backend, default settings",
             f"  backend  {backend:<24} a small API that sends no CORS headers at all",
+            *(
+                [f"  inspector {self.inspector_url}", "           every request the proxy saw"]
+                if self.inspector_url
+                else []
+            ),
             "Below, the proxy's log: one line per request the page sends through it.",
             "Press Ctrl-C to stop all three.",
         ]
@@ -234,7 +244,7 @@ async def start(port_base: int = DEFAULT_PORT_BASE, log_stream: TextIO | None = 
         demo._stops.append(runner.cleanup)
         await _start_proxy(demo, want["proxy"], AccessLog("info", log_stream or sys.stderr))
         await _start_twin(demo)
-        pages = build_page_app(demo.ports)
+        pages = build_page_app(demo.ports, demo.inspector_url)
         runner, demo.ports["page"] = await _bind(
             lambda p: _start_app(pages, p), "page", want["page"], demo.moved
         )
@@ -252,11 +262,15 @@ async def _start_proxy(demo: Demo, port: int, log: AccessLog) -> None:
 
     running, demo.ports["proxy"] = await _bind(on, "proxy", port, demo.moved)
     demo._stops.append(running.stop)
+    if running.proxy.inspector is not None:
+        demo.inspector_url = running.proxy.inspector.url
 
 
 async def _start_twin(demo: Demo) -> None:
     """The proxy again, for the page's diagnosis only: same settings, a free port, no log."""
     settings = proxy_settings(demo.ports["backend"], 0)
+    # Nor an inspector: the diagnosis is not one of the page's own requests.
+    settings = replace(settings, inspector=replace(settings.inspector, enabled=False))
     running = await server.start(settings, AccessLog("error", io.StringIO()), port=0)
     demo.ports["twin"] = running.port
     demo._stops.append(running.stop)

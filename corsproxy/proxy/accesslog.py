@@ -15,10 +15,16 @@ import os
 import select
 import sys
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import TextIO
+from typing import TYPE_CHECKING, Any, TextIO
+
+if TYPE_CHECKING:
+    from corsproxy.cors.alone import WithoutProxy
+    from corsproxy.cors.policy import Decision
+    from corsproxy.inspector.preview import Preview
+    from corsproxy.proxy.gateway import GatewayError
 
 from corsproxy.cors.policy import WILL_BLOCK, Verdict
 
@@ -55,10 +61,11 @@ class UpstreamAlone:
 
 @dataclass(slots=True)
 class Entry:
-    """What one request did, filled in along the way.
+    """What one request did, filled in along the way: the log line, the inspector and its HAR
+    read this one record.
 
-    The four header sets are the handler's own objects, kept by reference (never copied):
-    only `--log-level debug` reads them, after the response has gone.
+    The header sets are the handler's own objects, kept by reference (never copied): only
+    `--log-level debug` and the inspector read them, after the response has gone.
     """
 
     method: str
@@ -69,11 +76,28 @@ class Entry:
     status: int = 0
     verdict: Verdict | None = None
     upstream_alone: UpstreamAlone | None = None
-    route: str = ""  # the route's prefix: a finding is said in full once per route
+    route: str | None = None  # the matched prefix: a finding is said in full once per route
     from_browser: HeaderSet | None = None
     to_upstream: HeaderSet | None = None
     from_upstream: HeaderSet | None = None
     to_browser: HeaderSet | None = None
+    # What the inspector shows besides (inspector/record.py); None where the exchange did
+    # not get that far.
+    cors: Decision | None = None
+    alone: WithoutProxy | None = None  # the upstream's own headers, as the browser would judge them
+    failure: GatewayError | None = None  # the upstream gave no answer
+    request_headers: Sequence[tuple[bytes, bytes]] = ()  # as the browser sent them, raw
+    upstream_url: str | None = None
+    request_body: Preview | None = None
+    response_body: Preview | None = None
+    cookies: Sequence[Any] = ()  # one verdict per Set-Cookie
+    id: int = 0
+    time: float = 0.0  # time.time() when it arrived
+    started: float = 0.0  # time.perf_counter() then
+    upstream_ms: float | None = None  # until the upstream's response head arrived
+    duration_ms: float = 0.0
+    replay_of: int | None = None
+    worker: int | None = None  # the process that served it, with listen.workers > 1
 
 
 class Kind(Enum):
@@ -213,7 +237,7 @@ class AccessLog:
         self._pending: list[str] = []
         self._size = 0
         self._timer: asyncio.TimerHandle | None = None
-        self._said: set[tuple[str, str, str]] = set()
+        self._said: set[tuple[str | None, str, str]] = set()
         self._second = self._millis = -1
         self._hms = self._stamp = ""
 

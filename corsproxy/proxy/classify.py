@@ -19,8 +19,8 @@ from corsproxy.cors import policy
 from corsproxy.proxy.hostguard import HostGuard
 from corsproxy.proxy.routing import RouteTable, Target
 
-INTERNAL_PREFIX = "/__corsproxy/"
-HEALTH_PATH = INTERNAL_PREFIX + "health"
+INTERNAL = "/__corsproxy"  # the proxy's own pages: itself and everything under it
+HEALTH_PATH = INTERNAL + "/health"
 MEMO_SIZE = 4096  # entries a Memo keeps; forgotten all at once when full
 
 K = TypeVar("K", bound=Hashable)
@@ -87,7 +87,7 @@ class Classifier:
             return Classified(Kind.CONNECT, origin, path)
         if not self.hosts.allows(headers.get("Host")):
             return Classified(Kind.HOST_REFUSED, origin, path)
-        if path.startswith(INTERNAL_PREFIX):
+        if path == INTERNAL or path.startswith(INTERNAL + "/"):
             return Classified(Kind.INTERNAL, origin, path)
         target = self.routes.match(raw_path)
         if target is None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import time
-from dataclasses import dataclass
 
 from aiohttp import web
 from aiohttp.http import RawRequestMessage
@@ -21,12 +20,14 @@ from corsproxy.config.model import Settings
 from corsproxy.cors import policy
 from corsproxy.http import client, errors, rawresponse, wire
 from corsproxy.http.wsclient import WebSocketClient
+from corsproxy.inspector.web import Inspector
 from corsproxy.proxy import headerrules, headers, rewrite, websocket
-from corsproxy.proxy.accesslog import AccessLog, Entry, UpstreamAlone
+from corsproxy.proxy.accesslog import AccessLog, Entry
 from corsproxy.proxy.classify import HEALTH_PATH, Classified, Classifier, Kind, Memo
 from corsproxy.proxy.gateway import GatewayError, explain
-from corsproxy.proxy.routing import CompiledRoute, Target
-from corsproxy.proxy.upstreamalone import upstream_alone
+from corsproxy.proxy.prepared import prepare
+from corsproxy.proxy.routing import Target
+from corsproxy.proxy.upstreamalone import Judged, upstream_alone
 
 # Bodies up to this size are read whole and sent with the headers in one write: bounded
 # memory, and one write instead of three for the typical small API response.
@@ -37,49 +38,24 @@ SMALL_BODY = 64 * 1024
 Answer = web.StreamResponse | rawresponse.RawResponse
 
 
-@dataclass(frozen=True, slots=True)
-class Prepared:
-    """What each route needs per request, built once: client options and the rewrite map."""
-
-    index: int  # its place in the config, for messages such as "raise timeout on routes[1]"
-    scheme: str  # http or https, for the upstream pool
-    ssl: bool  # False: accept any certificate (verify_tls: false)
-    rewrite_map: rewrite.RouteMap
-    request_rules: headerrules.Compiled | None  # request_headers; None when it has none
-    response_rules: headerrules.Compiled | None
-
-
-def _prepare(route: CompiledRoute, index: int) -> Prepared:
-    settings = route.route
-    return Prepared(
-        index=index,
-        scheme=route.upstream_origin.split(":", 1)[0].lower(),
-        ssl=settings.verify_tls,
-        rewrite_map=rewrite.RouteMap(
-            route.upstream_origin.lower() + route.base[len(route.upstream_origin) :],
-            route.prefix,
-            settings.strip_prefix,
-        ),
-        request_rules=headerrules.compile_rules(settings.request_headers),
-        response_rules=headerrules.compile_rules(settings.response_headers),
-    )
-
-
 class Proxy:
     """Compiled settings plus the upstream pools; handle() is the web handler."""
 
-    def __init__(self, settings: Settings, log: AccessLog | None = None) -> None:
+    def __init__(
+        self, settings: Settings, log: AccessLog | None = None, inspector: Inspector | None = None
+    ) -> None:
         self.settings = settings
+        self.inspector = inspector  # None: inspector.enabled is false
         self.classifier = Classifier(settings)
         self.routes = self.classifier.routes
         self.log = log or AccessLog(settings.log_level)
         self.scheme = "https" if settings.listen.tls else "http"
         self.raw_responses = True  # ready-made bytes for small answers (fastpath.enabled())
         order = {id(route): i for i, route in enumerate(settings.routes)}
-        self.prepared = {id(r.route): _prepare(r, order[id(r.route)]) for r in self.routes.routes}
+        self.prepared = {id(r.route): prepare(r, order[id(r.route)]) for r in self.routes.routes}
         self._all_maps = tuple(p.rewrite_map for p in self.prepared.values())
         self._preflights: Memo[policy.Decision, tuple[str, rawresponse.RawResponse]] = Memo()
-        self._judged: Memo[tuple, UpstreamAlone | None] = Memo()  # see upstream_alone()
+        self._judged: Memo[tuple, Judged] = Memo()  # see upstream_alone()
         self.pool = client.Pool()  # every proxied HTTP request
         self.websockets = WebSocketClient()  # WebSocket upgrades only
 
@@ -94,15 +70,23 @@ class Proxy:
         """The web handler for every request the proxy receives: classify, then act, then log."""
         started = time.perf_counter()
         entry = Entry(request.method, request.raw_path, from_browser=request.headers)
+        inspector = self.inspector
+        if inspector is not None:
+            inspector.begin(request, entry)
         try:
             seen = self.classifier.classify(request.method, request.raw_path, request.headers)
             entry.origin, entry.decision = seen.origin, seen.described
             if seen.decision is not None:
-                entry.verdict = seen.decision.verdict
+                entry.cors, entry.verdict = seen.decision, seen.decision.verdict
+            if seen.target is not None:
+                entry.route = seen.target.route.route.prefix
             response = await self._act(request, seen, entry)
         finally:
+            millis = (time.perf_counter() - started) * 1000
             if self.log.enabled or entry.status >= 403:
-                self.log.emit(entry, (time.perf_counter() - started) * 1000)
+                self.log.emit(entry, millis)
+            if inspector is not None:
+                inspector.finish(entry, millis)
         return response
 
     async def _act(self, request: web.BaseRequest, seen: Classified, entry: Entry) -> Answer:
@@ -113,7 +97,7 @@ class Proxy:
         if kind is Kind.HOST_REFUSED:
             return self._host_refused(request, entry)
         if kind is Kind.INTERNAL:
-            return self._internal(seen, entry)
+            return await self._internal(request, seen, entry)
         decision = seen.decision
         assert decision is not None
         if kind is Kind.NO_ROUTE:
@@ -124,7 +108,7 @@ class Proxy:
                 return self._preflight_answer(decision)
             return web.Response(status=204, headers=CIMultiDict(decision.headers))
         if kind is Kind.PREFLIGHT_REFUSED:
-            entry.status = 403
+            entry.status, entry.to_browser = 403, (("Vary", policy.PREFLIGHT_VARY),)
             return web.Response(
                 status=403,
                 text=f"corsproxy: preflight refused: {decision.reason}\n",
@@ -164,15 +148,17 @@ class Proxy:
             return None
         assert seen.decision is not None
         answer = self._preflight_answer(seen.decision)
-        if self.log.enabled:
+        if self.log.enabled or self.inspector is not None:
             decision = seen.decision
             entry = Entry("OPTIONS", message.path, seen.origin, seen.described, [], 204)
-            entry.verdict, entry.from_browser, entry.to_browser = (
-                decision.verdict,
-                message.headers,
-                decision.headers,
-            )
-            self.log.emit(entry, (time.perf_counter() - started) * 1000)
+            entry.verdict, entry.cors = decision.verdict, decision
+            entry.from_browser, entry.to_browser = message.headers, decision.headers
+            if self.log.enabled:
+                self.log.emit(entry, (time.perf_counter() - started) * 1000)
+            if self.inspector is not None:
+                assert seen.target is not None
+                entry.route = seen.target.route.route.prefix
+                self.inspector.early(message, entry, started)
         return answer.data
 
     def _preflight_answer(self, decision: policy.Decision) -> rawresponse.RawResponse:
@@ -223,9 +209,13 @@ class Proxy:
         route = target.route
         options = self.prepared[id(route.route)]
         out_headers = entry.to_upstream = self.upstream_headers(request, target, decision, entry)
+        entry.upstream_url = target.url
         body = request.content if request.body_exists else None
         if body is not None and request.content_length is None:
             out_headers.append(("Transfer-Encoding", "chunked"))  # re-framed by this hop
+        if body is not None and self.inspector is not None:
+            kind = request.headers.get("Content-Type")
+            body = self.inspector.tap(entry, kind, request.content_length, body)
         try:
             head = wire.request_head(
                 request.method, target.url[len(route.upstream_origin) :] or "/", out_headers
@@ -247,6 +237,8 @@ class Proxy:
             )
         except (errors.UpstreamError, TimeoutError, OSError) as exc:
             return await self.gateway_error(exc, target, decision, entry)
+        if self.inspector is not None:
+            entry.upstream_ms = (time.perf_counter() - entry.started) * 1000
         try:
             return await self._respond(request, response, target, decision, entry)
         finally:
@@ -267,13 +259,13 @@ class Proxy:
             raw = [(n, v) for n, v in raw if n.lower() != "content-length"]
         rules = self.prepared[id(target.route.route)].response_rules
         finished = policy.finish(decision, headerrules.on_response(rules, headers.for_client(raw)))
-        if finished.corrections or (
-            self.log.enabled and decision.verdict is policy.Verdict.ALLOWED
-        ):
-            entry.upstream_alone = upstream_alone(
-                decision, "Cookie" in request.headers, raw, self._judged
-            )
-            entry.route = target.route.route.prefix
+        allowed = decision.verdict is policy.Verdict.ALLOWED
+        if finished.corrections or self.inspector is not None or (self.log.enabled and allowed):
+            judged = upstream_alone(decision, "Cookie" in request.headers, raw, self._judged)
+            if judged is not None:
+                entry.alone, found = judged
+                if allowed:
+                    entry.upstream_alone = found
         entry.notes.extend(finished.corrections)
         route = target.route.route
         out, rewritten = rewrite.response_headers(
@@ -288,6 +280,7 @@ class Proxy:
         entry.notes.extend(rewritten)
         entry.status = response.status
         entry.from_upstream, entry.to_browser = response.headers, out
+        preview = self.inspector.preview(entry, out) if self.inspector is not None else None
         out_headers = CIMultiDict(out)
         length = response.length
         no_body = request.method == "HEAD" or response.status in (204, 304)
@@ -296,6 +289,8 @@ class Proxy:
                 data = await response.read()
             except errors.UpstreamError as exc:
                 return await self.gateway_error(exc, target, decision, entry)
+            if preview is not None:
+                preview.feed(data)
             if self.raw_responses and rawresponse.usable(request):
                 return rawresponse.build(response.status, response.reason, out, data)
             return web.Response(
@@ -308,6 +303,8 @@ class Proxy:
             return reply
         try:
             async for chunk in response.chunks():
+                if preview is not None:
+                    preview.feed(chunk)
                 await reply.write(chunk)
         except errors.UpstreamError as exc:
             # The upstream broke off mid-body: abort, so the browser sees a failed load
@@ -324,6 +321,7 @@ class Proxy:
     ) -> Answer:
         index = self.prepared[id(target.route.route)].index
         failure: GatewayError = await explain(exc, target.route, index)
+        entry.failure = failure
         entry.notes.append(f"{failure.error}: {failure.detail}")
         return self.cors_json(
             entry, failure.status, failure.body(target.route.route.upstream), decision
@@ -360,11 +358,13 @@ class Proxy:
         }
         return self.cors_json(entry, 404, body, decision)
 
-    def _internal(self, seen: Classified, entry: Entry) -> web.Response:
-        """/__corsproxy/...: the health check; never forwarded."""
+    async def _internal(self, request: web.BaseRequest, seen: Classified, entry: Entry) -> Answer:
+        """/__corsproxy/...: the health check and the inspector; never forwarded, no CORS."""
         if seen.path == HEALTH_PATH:
             return self._health(entry)
-        return _json(entry, 404, {"error": "not found", "detail": f"no such page {seen.path!r}"})
+        if self.inspector is not None:
+            return await self.inspector.handle(request, entry)
+        return _json(entry, 404, {"error": "the inspector is off (inspector: false)"})
 
     def _health(self, entry: Entry) -> web.Response:
         entry.status = 200

@@ -1,28 +1,32 @@
-"""What the browser would have made of the upstream's own headers: the log's "upstream alone".
+"""What the browser would have made of the upstream's own headers, judged once per kind of answer.
 
-proxy/handler.py asks after each response from the upstream; cors/judge.py does the judging.
+proxy/handler.py asks after each response from the upstream; cors/alone.py judges. The same
+judgment feeds the log ("upstream alone: ... -> fixed") and the inspector (every finding).
 """
 
 from __future__ import annotations
 
-from corsproxy.cors import judge, policy
+from corsproxy.cors import alone, policy
 from corsproxy.proxy.accesslog import UpstreamAlone
 from corsproxy.proxy.classify import Memo
+
+# The inspector's view (every finding) and the log's (the first blocking one, or None).
+Judged = tuple[alone.WithoutProxy, UpstreamAlone | None]
 
 
 def upstream_alone(
     decision: policy.Decision,
     cookie: bool,
     upstream_headers: list[tuple[str, str]],
-    judged: Memo[tuple, UpstreamAlone | None],
-) -> UpstreamAlone | None:
-    """What the browser would have made of the upstream's own headers, for the log line.
+    judged: Memo[tuple, Judged],
+) -> Judged | None:
+    """The verdict on the upstream's own CORS and Vary headers; None without an Origin.
 
     The proxy cannot see the page's credentials mode. A request carrying cookies is judged as
     credentialed; any other is judged both ways when the rule allows credentials, and a failure
     that only a credentialed request would meet is said as such.
     """
-    if decision.verdict is not policy.Verdict.ALLOWED or decision.origin is None:
+    if decision.origin is None:
         return None
     # The verdict depends only on these: a backend answers the same way all day, so it is
     # judged once per origin, credentials mode and set of CORS headers it sent.
@@ -32,23 +36,17 @@ def upstream_alone(
         if (lower := name.lower()).startswith("access-control-") or lower == "vary"
     )
     key = (decision, cookie, cors)
-    if key in judged:
-        return judged[key]
-    return judged.keep(key, _judge_upstream(decision, cookie, list(cors)))
+    found = judged.get(key)
+    if found is None:
+        may_credential = any(n == "Access-Control-Allow-Credentials" for n, _ in decision.headers)
+        verdict = alone.judge_upstream(decision.origin, cookie, may_credential, cors)
+        found = judged.keep(key, (verdict, _for_the_log(verdict)))
+    return found
 
 
-def _judge_upstream(
-    decision: policy.Decision, cookie: bool, cors: list[tuple[str, str]]
-) -> UpstreamAlone | None:
-    assert decision.origin is not None
-    modes = [True] if cookie else [False]
-    if modes == [False] and any(
-        n == "Access-Control-Allow-Credentials" for n, _ in decision.headers
-    ):
-        modes.append(True)
-    for credentials in modes:
-        for finding in judge.check_cors(decision.origin, credentials, cors):
-            if finding.fatal:
-                when = " for a credentialed request" if credentials and len(modes) > 1 else ""
-                return UpstreamAlone(finding.name, finding.detail, when)
-    return None
+def _for_the_log(verdict: alone.WithoutProxy) -> UpstreamAlone | None:
+    fatal = next((f for f in verdict.findings if f.fatal), None)
+    if fatal is None:
+        return None
+    when = " for a credentialed request" if verdict.credentialed_only else ""
+    return UpstreamAlone(fatal.name, fatal.detail, when)

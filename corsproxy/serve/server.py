@@ -13,9 +13,11 @@ import asyncio
 import os
 import signal
 import ssl
-from collections.abc import Coroutine
+import threading
+import webbrowser
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from aiohttp import web
 
@@ -23,9 +25,13 @@ from corsproxy.config.describe import source_line
 from corsproxy.config.model import Settings
 from corsproxy.http import fastpath
 from corsproxy.http.parser import ProxyServer
+from corsproxy.inspector import web as inspector_web
 from corsproxy.proxy.accesslog import AccessLog
 from corsproxy.proxy.handler import Proxy
 from corsproxy.serve.listener import Listener
+
+if TYPE_CHECKING:
+    from corsproxy.inspector.peers import Peers
 
 DRAIN_SECONDS = 5.0
 # A connection that has not sent a complete request head this long after connecting (or
@@ -48,6 +54,8 @@ class Running:
     async def stop(self) -> None:
         """Stop accepting, let in-flight requests finish (up to DRAIN_SECONDS), close the pool."""
         self.listener.close()
+        if self.proxy.inspector is not None:
+            self.proxy.inspector.close()  # open event streams end now, not at the drain's end
         try:
             # aiohttp waits shutdown_timeout for the handlers and then as long again for the
             # ones it cancelled: bound the whole drain, whatever a stuck handler does.
@@ -56,6 +64,8 @@ class Running:
         except TimeoutError:
             pass
         await self.proxy.close()
+        if self.proxy.inspector is not None and self.proxy.inspector.peers is not None:
+            await self.proxy.inspector.peers.close()
         self.proxy.log.flush()
 
 
@@ -74,10 +84,13 @@ async def start(
     port: int | None = None,
     header_timeout: float = HEADER_TIMEOUT,
     reuse_port: bool = False,
+    ids: Callable[[], int] | None = None,
+    peers: Peers | None = None,
 ) -> Running:
     """Start serving on settings.listen (or on `port`, 0 for a free one).
 
-    reuse_port: other processes serve the same port too (SO_REUSEPORT), as listen.workers does.
+    reuse_port: other processes serve the same port too (SO_REUSEPORT), as listen.workers does;
+    ids and peers then give the inspector one numbering and one list across them (workers.py).
     """
     proxy = Proxy(settings, log)
     await proxy.start()
@@ -102,6 +115,9 @@ async def start(
         await proxy.close()
         raise
     real_port = listener.port
+    proxy.inspector = inspector_web.build(settings, real_port, ids, peers)
+    if peers is not None and proxy.inspector is not None:
+        await peers.start(proxy.inspector.store, proxy.inspector.replay_here)
     return Running(proxy, runner, listener, real_port, listen_url(settings, real_port))
 
 
@@ -120,6 +136,17 @@ def uvloop_running() -> bool:
 def banner(running: Running) -> str:
     """`corsproxy: http://127.0.0.1:8080 -> http://localhost:8000 (origins: localhost)`."""
     return start_line(running.proxy.settings, running.url, uvloop_running())
+
+
+def announce_inspector(log: AccessLog, url: str | None, open_it: bool) -> None:
+    """The inspector line after the banner; with --open, the browser opens it (in a thread of
+    its own: webbrowser may wait for the browser it starts)."""
+    if url is not None:
+        log.message(f"inspector: {url}")
+    if open_it and url is None:
+        log.message("corsproxy: warning: --open: the inspector is off; nothing to open")
+    elif open_it:
+        threading.Thread(target=webbrowser.open, args=(url,), daemon=True).start()
 
 
 def start_line(settings: Settings, url: str, uvloop: bool, workers: int = 1) -> str:
@@ -163,7 +190,7 @@ def raise_open_files_limit() -> str | None:
     return None
 
 
-async def serve_forever(settings: Settings) -> None:
+async def serve_forever(settings: Settings, open_inspector: bool = False) -> None:
     """Serve until SIGTERM or SIGINT, then drain and return."""
     log = AccessLog(settings.log_level)
     low_limit = raise_open_files_limit()
@@ -174,6 +201,8 @@ async def serve_forever(settings: Settings) -> None:
         loop.add_signal_handler(sig, stop.set)
     running = await start(settings, log)
     log.message(banner(running))  # first: scripts and tests read it as "ready"
+    url = running.proxy.inspector.url if running.proxy.inspector else None
+    announce_inspector(log, url, open_inspector)  # second: the inspector's URL, token included
     log.message(source_line(settings))
     if low_limit:
         log.message(f"corsproxy: warning: {low_limit}")

@@ -18,16 +18,20 @@ import asyncio
 import contextlib
 import os
 import selectors
+import shutil
 import signal
 import socket
 import sys
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import NoReturn
 
 from corsproxy.config.describe import source_line
 from corsproxy.config.model import Settings
+from corsproxy.inspector import peers
+from corsproxy.inspector import web as inspector_web
 from corsproxy.proxy.accesslog import AccessLog
 from corsproxy.serve import server
 from corsproxy.serve.listener import reserve
@@ -37,14 +41,15 @@ STOP_SECONDS = server.DRAIN_SECONDS + 5.0  # after SIGTERM; a worker still there
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 
-def run(settings: Settings, port: int | None = None) -> int:
+def run(settings: Settings, port: int | None = None, open_inspector: bool = False) -> int:
     """Serve with settings.listen.workers processes until SIGTERM or SIGINT; returns 0, or 1 when
     workers keep dying as they start. Raises OSError when the port cannot be had, before any
     worker exists, so `corsproxy serve` reports it as for one process."""
     low_limit = server.raise_open_files_limit()  # before the forks: every worker inherits it
+    settings = inspector_web.with_token(settings)  # one token, made before the forks
     reserved = reserve(settings.listen.host, settings.listen.port if port is None else port)
     try:
-        return Supervisor(settings, reserved, low_limit).run()
+        return Supervisor(settings, reserved, low_limit, open_inspector).run()
     finally:
         for sock in reserved:
             sock.close()
@@ -74,6 +79,7 @@ class Worker:
     ready_fd: int  # read end: b"uvloop\n" or b"asyncio\n" once it listens, end of file once gone
     started: float
     replaces: int | None = None  # the worker it was forked to replace
+    slot: int = 0  # 0..count-1; a replacement takes the slot of the worker it replaces
     ready: bool = False
     proven: bool = False  # still alive START_SECONDS after it was forked, listening
 
@@ -98,9 +104,14 @@ class Supervisor:
     """The parent: forks, watches, replaces and stops the workers; it alone prints status."""
 
     def __init__(
-        self, settings: Settings, reserved: list[socket.socket], low_limit: str | None
+        self,
+        settings: Settings,
+        reserved: list[socket.socket],
+        low_limit: str | None,
+        open_inspector: bool = False,
     ) -> None:
         self.settings = settings
+        self.open_inspector = open_inspector
         self.count = settings.listen.workers
         self.port: int = reserved[0].getsockname()[1]
         self.reserved = reserved
@@ -117,6 +128,9 @@ class Supervisor:
         self.stopping = False
         self.gave_up = False
         self.kill_at: float | None = None
+        # The inspector's one list across workers (inspector/peers.py): their sockets' folder.
+        self.inspector_folder = peers.make_folder() if settings.inspector.enabled else None
+        self.started_at = time.time()
 
     def run(self) -> int:
         for sock in (self.wakeup_r, self.wakeup_w):
@@ -126,8 +140,8 @@ class Supervisor:
         previous = {sig: signal.signal(sig, _noted) for sig in watched}
         old_wakeup = signal.set_wakeup_fd(self.wakeup_w.fileno())
         try:
-            for _ in range(self.count):
-                self._spawn(replaces=None)
+            for slot in range(self.count):
+                self._spawn(replaces=None, slot=slot)
             while self.workers:
                 self._turn()
         finally:
@@ -136,6 +150,8 @@ class Supervisor:
                 signal.signal(sig, handler)
             # Workers still there (only if this loop failed) drain once the lifeline closes.
             self._close_fds()
+            if self.inspector_folder is not None:
+                shutil.rmtree(self.inspector_folder, ignore_errors=True)
         return 1 if self.gave_up else 0
 
     def _turn(self) -> None:
@@ -189,6 +205,8 @@ class Supervisor:
         self.announced = True
         url = server.listen_url(self.settings, self.port)
         self.log.message(server.start_line(self.settings, url, self.uvloop, self.count))
+        inspector = inspector_web.printed_url(self.settings, self.port)
+        server.announce_inspector(self.log, inspector, self.open_inspector)
         self.log.message(source_line(self.settings))
         if self.low_limit:
             self.log.message(f"corsproxy: warning: {self.low_limit}")
@@ -215,7 +233,7 @@ class Supervisor:
         how = f"corsproxy: worker {worker.pid} {exit_reason(status)}"
         if self.restarts.died(at_start):
             self.log.message(f"{how}; restarting")
-            self._spawn(replaces=worker.pid)
+            self._spawn(replaces=worker.pid, slot=worker.slot)
             return
         self.log.message(
             f"{how}; giving up: {self.restarts.failed} workers in a row exited within "
@@ -241,7 +259,7 @@ class Supervisor:
         for pid in self.workers:
             _send(pid, signal.SIGTERM)
 
-    def _spawn(self, replaces: int | None) -> None:
+    def _spawn(self, replaces: int | None, slot: int) -> None:
         ready_r, ready_w = os.pipe()
         for stream in (sys.stdout, sys.stderr):  # else the child would write them out again
             with contextlib.suppress(OSError, ValueError):
@@ -260,14 +278,14 @@ class Supervisor:
             return
         if pid == 0:
             os.close(ready_r)
-            self._become_worker(ready_w, mask)
+            self._become_worker(ready_w, mask, slot)
         signal.pthread_sigmask(signal.SIG_SETMASK, mask)
         os.close(ready_w)
-        worker = Worker(pid, ready_r, time.monotonic(), replaces)
+        worker = Worker(pid, ready_r, time.monotonic(), replaces, slot)
         self.workers[pid] = worker
         self.selector.register(ready_r, selectors.EVENT_READ, worker)
 
-    def _become_worker(self, ready_fd: int, mask: set[int | signal.Signals]) -> NoReturn:
+    def _become_worker(self, ready_fd: int, mask: set[int | signal.Signals], slot: int) -> NoReturn:
         """In the child: serve until SIGTERM, then exit, never returning into the parent's code."""
         code = 1
         try:
@@ -278,7 +296,14 @@ class Supervisor:
             signal.signal(signal.SIGCHLD, signal.SIG_DFL)
             signal.pthread_sigmask(signal.SIG_SETMASK, mask)
             self._close_inherited()
-            code = server.run_loop(_serve(self.settings, self.port, ready_fd, self.lifeline_r))
+            shared = None
+            if self.inspector_folder is not None:
+                shared = (
+                    peers.ids(slot, self.started_at),
+                    peers.Peers(self.inspector_folder, slot),
+                )
+            serving = _serve(self.settings, self.port, ready_fd, self.lifeline_r, shared)
+            code = server.run_loop(serving)
         except BaseException:
             traceback.print_exc()
         finally:
@@ -286,6 +311,12 @@ class Supervisor:
                 with contextlib.suppress(OSError, ValueError):
                     stream.flush()
             os._exit(code)
+
+    def _shared(self, slot: int) -> tuple[Callable[[], int], peers.Peers] | None:
+        """In a new worker: its inspector's ids and its way to the other workers' exchanges."""
+        if self.inspector_folder is None:
+            return None
+        return peers.ids(slot, self.started_at), peers.Peers(self.inspector_folder, slot)
 
     def _forget(self, worker: Worker) -> None:
         if worker.ready_fd >= 0:
@@ -321,7 +352,13 @@ def _send(pid: int, sig: int) -> None:
         os.kill(pid, sig)
 
 
-async def _serve(settings: Settings, port: int, ready_fd: int, lifeline_fd: int) -> int:
+async def _serve(
+    settings: Settings,
+    port: int,
+    ready_fd: int,
+    lifeline_fd: int,
+    inspector: tuple[Callable[[], int], peers.Peers] | None = None,
+) -> int:
     """One worker: listen on the shared port, say so, serve until SIGTERM, drain as one process
     does. The parent vanishing (SIGKILL) stops it too, so no worker keeps the port orphaned."""
     log = AccessLog(settings.log_level)
@@ -335,7 +372,10 @@ async def _serve(settings: Settings, port: int, ready_fd: int, lifeline_fd: int)
 
     loop.add_reader(lifeline_fd, orphaned)
     try:
-        running = await server.start(settings, log, port=port, reuse_port=True)
+        ids, others = inspector or (None, None)
+        running = await server.start(
+            settings, log, port=port, reuse_port=True, ids=ids, peers=others
+        )
     except OSError as error:  # the port, or the TLS files (ssl.SSLError is an OSError)
         log.message(f"corsproxy: worker {os.getpid()} cannot start: {error.strerror or error}")
         return 1

@@ -224,6 +224,13 @@ def proxy_configs(servers: Servers) -> dict[str, dict[str, Any]]:
         "lan, Secure kept": {**lan, "routes": [route(cookies={"secure": "keep"})]},
         "cookie Domain kept": {"routes": [route(cookies={"domain": "keep"})]},
         "redirects kept": {"routes": [route(redirects="keep")]},
+        # The inspector's tests (test_inspector.py): the backend, and a dead one under /dead.
+        "inspector": {
+            "routes": [
+                route(prefix="/dead", upstream=f"http://127.0.0.1:{servers.dead_port}"),
+                route(),
+            ]
+        },
     }
 
 
@@ -248,11 +255,22 @@ class LoggedProxy(ProxyProcess):
         """The proxy as a page addresses it, e.g. http://proxy.test:PORT."""
         return f"http://{host}:{self.port}"
 
+    def inspector_url(self) -> str:
+        """The URL printed after the banner: http://localhost:PORT/__corsproxy/?token=..."""
+        with self._changed:
+            found = self._changed.wait_for(
+                lambda: any(line.startswith("inspector: ") for line in self.lines), TIMEOUT
+            )
+            assert found, "no inspector line:\n" + "\n".join(self.lines)
+            line = next(line for line in self.lines if line.startswith("inspector: "))
+            return line.removeprefix("inspector: ")
+
     def requests(self, method: str, path: str) -> list[str]:
         """The access-log lines of requests `METHOD PATH` (path with its query, exactly)."""
         start = f"{method} {path} "
         with self._changed:
-            return [line for line in self.lines if line.startswith(start)]
+            # Each line opens with the local time, `14:03:07.412 `.
+            return [line for line in self.lines if line[13:].startswith(start)]
 
     def wait_for(self, method: str, path: str, count: int = 1) -> list[str]:
         """Block until `count` lines for METHOD PATH were logged; they are returned."""
@@ -289,6 +307,7 @@ SETTINGS_ENV = (
     "CORSPROXY_PORT",
     "CORSPROXY_ALLOW_ORIGINS",
     "CORSPROXY_LOG_LEVEL",
+    "CORSPROXY_INSPECTOR_TOKEN",
 )
 
 

@@ -109,3 +109,19 @@ async def test_run_again_runs_every_card_again(shown: Shown):
     for card in EXPECTED:
         result = await shown.result(card)
         assert (result["direct"], result["proxied"]) == ("blocked", "allowed"), card
+
+
+async def test_the_link_opens_the_inspector_with_the_pages_requests(shown: Shown):
+    """The link goes from the demo page's origin to the proxy's: the inspector takes its token
+    from that navigation and then shows every request the cards made through the proxy."""
+    from playwright.async_api import expect
+
+    link = shown.page.locator("#inspector")
+    await expect(link).to_have_text("see these requests in the inspector")
+    async with shown.page.context.expect_page() as opened:
+        await link.click()
+    inspector = await opened.value
+    rows = inspector.locator('#rows tr[data-method="GET"]').filter(has_text="/api/hello")
+    await expect(rows.first).to_be_visible(timeout=TIMEOUT_MS)
+    assert inspector.url == f"http://localhost:{shown.demo.ports['proxy']}/__corsproxy/"
+    await inspector.close()

@@ -227,6 +227,10 @@ async function main() {
     return;
   }
   for (const node of $$("[data-url]")) node.textContent = config[node.dataset.url];
+  if (config.inspector) {
+    $("#inspector").href = config.inspector;
+    $(".inspector-link").hidden = false;
+  }
   for (const node of $$("[data-origin]")) node.textContent = config.page;
   for (const card of config.cards) {
     const pre = $(`article[data-card="${card.id}"] [data-code]`);
