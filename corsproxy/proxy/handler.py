@@ -21,7 +21,7 @@ from corsproxy import __version__
 from corsproxy.config.model import Settings
 from corsproxy.cors import judge, policy
 from corsproxy.http import client, rawresponse, wire
-from corsproxy.proxy import headers, rewrite, websocket
+from corsproxy.proxy import headers, hints, rewrite, websocket
 from corsproxy.proxy.accesslog import AccessLog, Entry
 from corsproxy.proxy.gateway import GatewayError, explain
 from corsproxy.proxy.hostguard import HostGuard
@@ -310,17 +310,25 @@ class Proxy:
             entry.notes.extend(_upstream_alone(decision, request, raw, self._judged))
         entry.notes.extend(finished.corrections)
         route = target.route.route
+        options = self.prepared[id(route)]
+        allowed = decision.verdict is policy.Verdict.ALLOWED
         out, rewritten = rewrite.response_headers(
             finished.headers,
             response.status,
             route.cookies,
             route.redirects,
             rewrite.BrowserSide(self.scheme, request.headers.get("Host", "")),
-            self.prepared[id(route)].rewrite_map,
+            options.rewrite_map,
             self._all_maps,
+            page=decision.origin if allowed else None,
         )
         entry.notes.extend(rewritten)
         entry.status = response.status
+        hint = hints.origin_check_hint(
+            request.method, response.status, allowed, route.origin_header, options.index
+        )
+        if hint is not None:
+            entry.notes.append(hint)
         out_headers = CIMultiDict(out)
         length = response.length
         no_body = request.method == "HEAD" or response.status in (204, 304)
