@@ -26,6 +26,7 @@ from corsproxy.proxy.headers import for_client, for_upstream
 from corsproxy.proxy.rewrite import (
     BrowserSide,
     RouteMap,
+    cookie_notes,
     response_headers,
     rewrite_cookie,
     rewrite_location,
@@ -327,6 +328,7 @@ def test_finished_response_keeps_every_cors_invariant_and_every_other_header(
         data.draw(fs.browser_sides, label="browser"),
         data.draw(fs.route_maps, label="route"),
         tuple(data.draw(st.lists(fs.route_maps, max_size=2), label="routes")),
+        page=decision.origin if decision.verdict is Verdict.ALLOWED else None,
     )
     assert_vary_merged(out)
     if origin is None:  # not a CORS request: the upstream's own CORS fields pass untouched
@@ -397,6 +399,7 @@ def test_merge_vary_leaves_one_vary_with_each_token_once(headers: Headers, token
     browser=fs.browser_sides,
     route=fs.route_maps,
     routes=st.lists(fs.route_maps, max_size=2),
+    page=st.none() | st.sampled_from(["http://127.0.0.1:5173", "null"]) | st.text(),
 )
 def test_cookie_and_location_rewrites_never_raise_nor_add_a_line_break(
     cookie: str,
@@ -405,8 +408,10 @@ def test_cookie_and_location_rewrites_never_raise_nor_add_a_line_break(
     browser: BrowserSide,
     route: RouteMap,
     routes: list[RouteMap],
+    page: str | None,
 ) -> None:
-    value, _ = rewrite_cookie(cookie, rules, browser, route)
+    value, _ = rewrite_cookie(cookie, rules, browser, route, page)
+    cookie_notes(value, page, browser)  # the verdict never raises either
     assert ("\n" in value) <= ("\n" in cookie) and ("\r" in value) <= ("\r" in cookie)
     moved = rewrite_location(location, browser, route, tuple(routes))
     assert moved is None or ("\n" in moved) <= ("\n" in location + browser.host)

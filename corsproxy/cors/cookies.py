@@ -247,9 +247,8 @@ def _none_without_secure(browser: str, cookie: SetCookie, where: Where) -> str |
 
 
 def _partitioned(browser: str, cookie: SetCookie, where: Where) -> str | None:
-    """CHIPS: a Partitioned cookie must be Secure (Chromium, checked; Safari 18.4, from
-    https://webkit.org/blog/16574/webkit-features-in-safari-18-4/); Firefox ESR 140 has CHIPS
-    off and ignores the attribute."""
+    """CHIPS: a Partitioned cookie must be Secure (Chromium, checked; Safari as the CHIPS
+    draft says); Firefox ESR 140 ignores the attribute (checked)."""
     if browser == "firefox" or not cookie.partitioned or cookie.secure:
         return None
     return "Partitioned without Secure"
@@ -269,8 +268,11 @@ def _cross_site(browser: str, cookie: SetCookie, where: Where) -> str | None:
             # Observed (Chromium 150/156 here): a third-party cookie is kept only partitioned.
             return f"a third-party cookie without Partitioned ({other})"
         return None
-    if browser == "safari" and not cookie.partitioned:
+    if browser == "safari":
         # Full third-party cookie blocking since Safari 13.1:
         # https://webkit.org/blog/10218/full-third-party-cookie-blocking-and-more/
-        return f"Safari blocks third-party cookies that are not Partitioned ({other})"
+        # Partitioned is not counted as an exception: sources disagree on whether Safari
+        # ships it (https://developer.chrome.com/docs/privacy-sandbox/chips says 18.4; the
+        # web-features explorer, from MDN's compat data, says no: webkit.org/b/292975).
+        return f"Safari blocks third-party cookies ({other})"
     return None  # Firefox: no SameSite means None, and Total Cookie Protection partitions it
