@@ -388,7 +388,7 @@ cookie_rules = st.builds(
     Cookies,
     domain=st.sampled_from(["strip", "keep", "proxy.test", ".example.test"]),
     secure=st.sampled_from(["auto", "keep", "strip"]),
-    samesite=st.sampled_from(["keep", "lax", "strict", "none"]),
+    samesite=st.sampled_from(["auto", "keep", "lax", "strict", "none"]),
 )
 statuses = st.sampled_from([200, 201, 204, 301, 302, 303, 307, 308, 404, 500]) | st.integers(
     100, 599

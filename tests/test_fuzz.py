@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from corsproxy.config.describe import describe
 from corsproxy.config.load import ConfigError, Overrides, load
 from corsproxy.config.model import Cookies, Cors, Settings
-from corsproxy.cors import judge
+from corsproxy.cors import cookies, judge
 from corsproxy.cors.fetch import needs_preflight, url_origin
 from corsproxy.cors.origins import OriginMatcher, compile_allow_entry, parse_origin
 from corsproxy.cors.policy import Verdict, compile_policy, decide, finish, merge_vary
@@ -329,6 +329,7 @@ def test_finished_response_keeps_every_cors_invariant_and_every_other_header(
         data.draw(fs.browser_sides, label="browser"),
         data.draw(fs.route_maps, label="route"),
         tuple(data.draw(st.lists(fs.route_maps, max_size=2), label="routes")),
+        page=decision.origin if decision.verdict is Verdict.ALLOWED else None,
     )
     assert_vary_merged(out)
     if origin is None:  # not a CORS request: the upstream's own CORS fields pass untouched
@@ -399,6 +400,7 @@ def test_merge_vary_leaves_one_vary_with_each_token_once(headers: Headers, token
     browser=fs.browser_sides,
     route=fs.route_maps,
     routes=st.lists(fs.route_maps, max_size=2),
+    page=st.none() | st.sampled_from(["http://127.0.0.1:5173", "null"]) | st.text(),
 )
 def test_cookie_and_location_rewrites_never_raise_nor_add_a_line_break(
     cookie: str,
@@ -407,8 +409,10 @@ def test_cookie_and_location_rewrites_never_raise_nor_add_a_line_break(
     browser: BrowserSide,
     route: RouteMap,
     routes: list[RouteMap],
+    page: str | None,
 ) -> None:
-    value, _ = rewrite_cookie(cookie, rules, browser, route)
+    value, _ = rewrite_cookie(cookie, rules, browser, route, page)
+    cookies.verdict(value, cookies.Where(page, browser.scheme, browser.host))  # nor this
     assert ("\n" in value) <= ("\n" in cookie) and ("\r" in value) <= ("\r" in cookie)
     moved = rewrite_location(location, browser, route, tuple(routes))
     assert moved is None or ("\n" in moved) <= ("\n" in location + browser.host)

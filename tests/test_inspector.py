@@ -28,6 +28,10 @@ def upstream_app(seen: list[tuple[str, dict[str, str], bytes]]) -> web.Applicati
             for _ in range(20):
                 await response.write(b"0123456789" * 1000)
             return response
+        if request.path == "/login":
+            response = web.json_response({"ok": True})
+            response.headers.add("Set-Cookie", "sid=abc; Path=/; HttpOnly")
+            return response
         if request.path == "/binary":
             return web.Response(body=b"\x00\x01" * 100, content_type="application/octet-stream")
         if request.path == "/star":
@@ -84,6 +88,21 @@ async def test_an_allowed_request_is_kept_with_its_four_header_sets(pair, client
     assert [f["name"] for f in kept["without_proxy"]["findings"]] == ["CORSMissingAllowOrigin"]
     assert kept["response_body"]["text"] == '{"path": "/api/items?page=2"}'
     assert kept["replay"] is False and kept["pair"] is None
+
+
+async def test_each_set_cookie_gets_the_verdict_the_log_line_is_made_from(pair, client) -> None:
+    """A cross-site page (localhost calling the proxy at 127.0.0.1) logs in: the cookie is
+    rewritten to SameSite=None; Secure; Partitioned (samesite: auto), and the record holds, per
+    browser, what becomes of it."""
+    proxy, _, bearer = await pair()
+    async with client.post(f"{proxy.url}/login", headers={"Origin": ORIGIN}) as resp:
+        assert resp.status == 200
+    [kept] = await exchanges(client, proxy, bearer)
+    [cookie] = kept["cookies"]
+    assert (cookie["name"], cookie["cross_site"]) == ("sid", True)
+    assert "Partitioned" in cookie["cookie"] and "SameSite=None" in cookie["cookie"]
+    assert {b["browser"] for b in cookie["browsers"]} >= {"chromium", "firefox"}
+    assert header(kept["response_headers"], "Set-Cookie") == [cookie["cookie"]]
 
 
 async def test_the_log_line_and_the_record_say_the_same(pair, client) -> None:

@@ -111,10 +111,19 @@ COOKIE_ROWS = [
         ["cookie a: SameSite=Strict -> Lax"],
     ),
     (
-        "samesite none without Secure becomes Lax",
+        "samesite none adds Secure where the browser accepts it",
         "a=1",
         Cookies(samesite="none"),
         LOCAL,
+        ROOT,
+        "a=1; Secure; SameSite=None",
+        ["cookie a: SameSite=(none) -> None, Secure added (SameSite=None needs it)"],
+    ),
+    (
+        "samesite none on a LAN host over http becomes Lax",
+        "a=1",
+        Cookies(samesite="none"),
+        LAN,
         ROOT,
         "a=1; SameSite=Lax",
         ["cookie a: SameSite=(none) -> None, SameSite=None -> Lax (None needs Secure)"],
@@ -245,3 +254,157 @@ def test_foreign_redirect_is_logged():
     headers = [("Location", "https://sso.example.org/")]
     _, notes = response_headers(headers, 302, Cookies(), "rewrite", LOCAL, ROOT, ROUTES)
     assert notes == ["Location left alone (not a configured upstream): https://sso.example.org/"]
+
+
+PAGE_127 = "http://127.0.0.1:5173"
+AUTO_ROWS = [
+    (
+        "a cross-site page's Lax cookie becomes None, Secure and Partitioned",
+        "session=x; Path=/; HttpOnly; SameSite=Lax",
+        Cookies(),
+        PAGE_127,
+        LOCAL,
+        "session=x; Path=/; HttpOnly; Secure; SameSite=None; Partitioned",
+        [
+            "cookie session: SameSite=Lax -> None; Secure (the page http://127.0.0.1:5173 is "
+            "cross-site), Partitioned added (a third-party cookie for the page)"
+        ],
+    ),
+    (
+        "a cross-site page's cookie without SameSite likewise",
+        "session=x",
+        Cookies(),
+        "http://app.test:5173",
+        TLS,
+        "session=x; Secure; SameSite=None; Partitioned",
+        [
+            "cookie session: SameSite=(none) -> None; Secure (the page http://app.test:5173 is "
+            "cross-site), Partitioned added (a third-party cookie for the page)"
+        ],
+    ),
+    (
+        "a cross-site None; Secure cookie only gains Partitioned",
+        "session=x; Secure; SameSite=None",
+        Cookies(),
+        PAGE_127,
+        LOCAL,
+        "session=x; Secure; SameSite=None; Partitioned",
+        ["cookie session: Partitioned added (a third-party cookie for the page)"],
+    ),
+    (
+        "an already partitioned cross-site cookie is left as sent",
+        "session=x; Secure; SameSite=None; Partitioned",
+        Cookies(),
+        PAGE_127,
+        LOCAL,
+        "session=x; Secure; SameSite=None; Partitioned",
+        [],
+    ),
+    (
+        "a same-site page's cookie is left exactly as sent",
+        "session=x; path=/; httponly; samesite=lax",
+        Cookies(),
+        "http://localhost:5173",
+        LOCAL,
+        "session=x; path=/; httponly; samesite=lax",
+        [],
+    ),
+    (
+        "no page (no Origin, or a refused one): left as sent",
+        "session=x; SameSite=Strict",
+        Cookies(),
+        None,
+        LOCAL,
+        "session=x; SameSite=Strict",
+        [],
+    ),
+    (
+        "over plain http on a LAN name a cross-site cookie is kept, and why is said",
+        "session=x; SameSite=Lax",
+        Cookies(),
+        "http://app.test:5173",
+        LAN,
+        "session=x; SameSite=Lax",
+        [
+            "cookie session: SameSite=Lax kept although the page http://app.test:5173 is "
+            "cross-site: SameSite=None needs Secure, which the browser refuses over plain http "
+            "on devbox.lan (serve the proxy over https, or open the page on the proxy's site)"
+        ],
+    ),
+    (
+        "secure strip keeps a cross-site cookie as it is, and says why",
+        "session=x; SameSite=Lax",
+        Cookies(secure="strip"),
+        PAGE_127,
+        LOCAL,
+        "session=x; SameSite=Lax",
+        [
+            "cookie session: SameSite=Lax kept although the page http://127.0.0.1:5173 is "
+            "cross-site: SameSite=None needs Secure, which the browser refuses over plain http "
+            "on localhost (serve the proxy over https, or open the page on the proxy's site)"
+        ],
+    ),
+    (
+        "samesite keep leaves a cross-site cookie alone",
+        "session=x; SameSite=Lax",
+        Cookies(samesite="keep"),
+        PAGE_127,
+        LOCAL,
+        "session=x; SameSite=Lax",
+        [],
+    ),
+    (
+        "Partitioned goes when Secure goes",
+        "session=x; Secure; SameSite=None; Partitioned",
+        Cookies(),
+        "http://devbox.lan:5173",
+        LAN,
+        "session=x; SameSite=Lax",
+        [
+            "cookie session: Secure dropped (the browser reached the proxy over plain http), "
+            "SameSite=None -> Lax (None needs Secure), Partitioned dropped (it needs Secure)"
+        ],
+    ),
+    (
+        "a __Host- cookie that loses Secure is reported",
+        "__Host-sid=x; Path=/; Secure",
+        Cookies(),
+        "http://devbox.lan:5173",
+        LAN,
+        "__Host-sid=x; Path=/",
+        [
+            "cookie __Host-sid: Secure dropped (the browser reached the proxy over plain http), "
+            "browsers refuse a __Host- cookie without Secure"
+        ],
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    "value,rules,page,browser,expected,notes",
+    [r[1:] for r in AUTO_ROWS],
+    ids=[r[0] for r in AUTO_ROWS],
+)
+def test_samesite_auto(value, rules, page, browser, expected, notes):
+    assert rewrite_cookie(value, rules, browser, ROOT, page) == (expected, notes)
+
+
+def test_the_log_says_which_browser_refuses_a_cookie_and_why():
+    headers = [("Set-Cookie", "session=x; SameSite=Lax"), ("Set-Cookie", "theme=dark")]
+    out, notes = response_headers(
+        headers, 200, Cookies(), "rewrite", LOCAL, ROOT, ROUTES, page=PAGE_127
+    )
+    assert out[0] == ("Set-Cookie", "session=x; Secure; SameSite=None; Partitioned")
+    safari = "refused by safari (Secure over plain http, which Safari refuses even on localhost)"
+    assert [note for note in notes if "refused" in note] == [
+        f"cookie session: {safari}",
+        f"cookie theme: {safari}",
+    ]
+
+
+def test_a_same_site_page_gets_no_cookie_notes():
+    headers = [("Set-Cookie", "session=x; Path=/; HttpOnly; SameSite=Lax")]
+    out, notes = response_headers(
+        headers, 200, Cookies(), "rewrite", LOCAL, ROOT, ROUTES, page="http://localhost:5173"
+    )
+    assert (out, notes) == (headers, [])

@@ -234,14 +234,14 @@ ONE_BAD_VALUE = [
     (
         "enums are spelt exactly, so Lax is refused",
         UP + "routes:\n  - {prefix: /a, upstream: http://a.test, cookies: {samesite: Lax}}\n",
-        "corsproxy.yaml:3: routes[0].cookies.samesite: expected one of keep, lax, strict, none; "
+        "corsproxy.yaml:3: routes[0].cookies.samesite: expected one of auto, keep, lax, strict, none; "
         "got 'Lax'",
     ),
     (
         "an unknown samesite is refused on its own line",
         "upstream: http://localhost:3000\nroutes:\n  - prefix: /api\n    upstream: http://localhost:8000\n"
         "    strip_prefix: true\n    cookies:\n      samesite: loose\n",
-        "corsproxy.yaml:7: routes[0].cookies.samesite: expected one of keep, lax, strict, none; "
+        "corsproxy.yaml:7: routes[0].cookies.samesite: expected one of auto, keep, lax, strict, none; "
         "got 'loose'",
     ),
     (
@@ -802,6 +802,33 @@ def test_max_age_above_chrome_cap_is_accepted_with_a_warning() -> None:
     )
 
 
+def test_cookie_defaults_are_auto() -> None:
+    cookies = load_file(UP).routes[0].cookies
+    assert (cookies.domain, cookies.secure, cookies.samesite) == ("strip", "auto", "auto")
+
+
+@pytest.mark.parametrize("samesite", ["auto", "none"])
+def test_secure_strip_with_samesite_auto_or_none_is_accepted_with_a_warning(samesite: str) -> None:
+    settings = load_file(
+        "routes:\n  - prefix: /\n    upstream: http://localhost:8000\n    cookies:\n"
+        f"      secure: strip\n      samesite: {samesite}\n"
+    )
+    assert settings.routes[0].cookies.samesite == samesite
+    assert settings.warnings == (
+        f"corsproxy.yaml:5: routes[0].cookies.secure: samesite {samesite} with secure strip: "
+        "without Secure a cookie cannot be SameSite=None, so a cross-site page's login cookie "
+        "is refused; use secure: auto",
+    )
+
+
+def test_secure_strip_with_samesite_lax_is_quiet() -> None:
+    settings = load_file(
+        "routes:\n  - prefix: /\n    upstream: http://localhost:8000\n    cookies:\n"
+        "      secure: strip\n      samesite: lax\n"
+    )
+    assert settings.warnings == ()
+
+
 FILE = (
     UP
     + "listen:\n  host: file.test\n  port: 8001\n  workers: 3\ncors:\n  allow_origins: [http://file.test]\n"
@@ -1092,7 +1119,7 @@ def test_describe_spells_out_the_route_table() -> None:
         "           strip_prefix: true, host_header: upstream, origin_header: keep\n"
         "           verify_tls: true, websocket: true, redirects: rewrite, timeout: 2.5s, "
         "read_timeout: 300s\n"
-        "           cookies: domain strip, secure auto, samesite keep\n"
+        "           cookies: domain strip, secure auto, samesite auto\n"
         "  /     -> http://localhost:3000   (/users goes to http://localhost:3000/users)\n" in out
     )
     assert '\n  allow_origins: [localhost]\n  allow_methods: "*"\n' in out

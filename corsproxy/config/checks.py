@@ -141,6 +141,17 @@ def one_of(*choices: str) -> Check:
     return check
 
 
+def cookie_rules_warning(secure: str, samesite: str) -> str | None:
+    """Accepted, but `secure: strip` defeats what samesite auto or none is for: a cross-site
+    page's cookie needs SameSite=None, which browsers refuse without Secure."""
+    if secure != "strip" or samesite not in ("auto", "none"):
+        return None
+    return (
+        f"samesite {samesite} with secure strip: without Secure a cookie cannot be SameSite=None,"
+        " so a cross-site page's login cookie is refused; use secure: auto"
+    )
+
+
 def check_log_level(value: object) -> str:
     if isinstance(value, str) and value.lower() in LOG_LEVELS:
         return value.lower()

@@ -32,6 +32,7 @@ from corsproxy.config.checks import (
     check_tls_pair,
     check_upstream,
     check_workers,
+    cookie_rules_warning,
     expected,
     one_of,
     readable_file,
@@ -62,7 +63,7 @@ LISTEN_CHECKS = {
 COOKIE_CHECKS = {
     "domain": check_cookie_domain,
     "secure": one_of("auto", "keep", "strip"),
-    "samesite": one_of("keep", "lax", "strict", "none"),
+    "samesite": one_of("auto", "keep", "lax", "strict", "none"),
 }
 ROUTE_CHECKS = {
     "prefix": check_prefix,
@@ -231,6 +232,10 @@ def _route(r: Reader, value: Value, path: str, env: Mapping[str, str]) -> Route 
     fields = r.fields(items, path, ROUTE_CHECKS)
     cookie_items = r.mapping(items.get("cookies"), f"{path}.cookies", list(COOKIE_CHECKS)) or {}
     cookies = Cookies(**r.fields(cookie_items, f"{path}.cookies", COOKIE_CHECKS))
+    warning = cookie_rules_warning(cookies.secure, cookies.samesite)
+    if warning is not None:
+        where = f"{path}.cookies.secure"
+        r.warnings.append(Problem(r.source, r.lines.get(where), where, warning))
     request, response = (_header_rules(r, items.get(k), f"{path}.{k}", env) for k in HEADER_RULES)
     if "prefix" not in fields or "upstream" not in fields:
         return None

@@ -54,7 +54,8 @@ class Cookies:
 
     domain: str = "strip"  # "strip" | "keep" | a domain to set
     secure: Literal["auto", "keep", "strip"] = "auto"
-    samesite: Literal["keep", "lax", "strict", "none"] = "keep"
+    # auto: a cross-site page gets SameSite=None; Secure; Partitioned (see proxy/rewrite.py)
+    samesite: Literal["auto", "keep", "lax", "strict", "none"] = "auto"
 
 
 @dataclass(frozen=True)

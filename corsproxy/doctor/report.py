@@ -7,7 +7,9 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
+from corsproxy.cors import cookies
 from corsproxy.cors.fetch import PreflightNeed
 from corsproxy.cors.findings import Finding
 from corsproxy.cors.judge import ReadableHeaders
@@ -73,6 +75,36 @@ def _finding_lines(exchange: Exchange) -> list[str]:
     return lines + ([f"   → {exchange.note}"] if exchange.note else [])
 
 
+def cookie_verdicts(report: Report, exchange: Exchange) -> list[cookies.CookieVerdict] | None:
+    """The verdict on each Set-Cookie the exchange received; None when the browser ignores
+    them all (a cross-origin fetch without credentials: 'include' stores no cookie)."""
+    values = [v for n, v in exchange.received if n.lower() == "set-cookie"]
+    if exchange.kind != "request" or not values:
+        return []
+    if exchange.cors and not report.credentials:
+        return None
+    parts = urlsplit(exchange.url)
+    where = cookies.Where(report.origin, parts.scheme.lower(), parts.netloc.lower())
+    return [cookies.verdict(value, where) for value in values]
+
+
+def _cookie_lines(report: Report, exchange: Exchange) -> list[str]:
+    found = cookie_verdicts(report, exchange)
+    if found is None:
+        return ["   ! Set-Cookie ignored: the browser stores cookies from this response only "
+                "with credentials: 'include' (--credentials)"]  # fmt: skip
+    lines = []
+    for verdict in found:
+        lines.append(f"   cookie {verdict.name}:")
+        for b in verdict.browsers:
+            where = f" (kept for pages on {b.partition} only)" if b.partition else ""
+            said = "stored and sent back" + where if b.stored else b.reason
+            lines.append(
+                f"     {'✓' if b.stored else '✗' if b.refused else '-'} {b.browser}: {said}"
+            )
+    return lines
+
+
 def _exchange_lines(number: int, exchange: Exchange) -> list[str]:
     lines = ["", f"{number}. {exchange.kind}: {exchange.method} {exchange.url}"]
     if exchange.method != exchange.method.upper():
@@ -113,7 +145,7 @@ def render_text(report: Report) -> str:
             f"  the browser's own headers, not counted: {names} (Cookie only with credentials)"
         )
     for number, exchange in enumerate(report.exchanges, 1):
-        lines += _exchange_lines(number, exchange)
+        lines += _exchange_lines(number, exchange) + _cookie_lines(report, exchange)
     if report.readable and not report.blocking:
         lines += ["", f"readable by the page: {', '.join(report.readable.readable) or 'nothing'}"]
         lines.append(f"hidden from the page: {', '.join(report.readable.hidden) or 'nothing'}")
@@ -163,7 +195,13 @@ def _exchange_json(report: Report, exchange: Exchange) -> dict[str, Any]:
         "cors": exchange.cors,
         "findings": [_finding_json(report, exchange, f) for f in exchange.findings],
         "note": exchange.note or None,
+        "cookies": _cookies_json(report, exchange),
     }
+
+
+def _cookies_json(report: Report, exchange: Exchange) -> list[dict] | str:
+    found = cookie_verdicts(report, exchange)
+    return "ignored without credentials" if found is None else [v.as_dict() for v in found]
 
 
 def render_json(report: Report) -> str:

@@ -151,7 +151,7 @@ def to_json(entry: Entry, scheme: str) -> dict[str, Any]:
         "upstream_request_headers": _pairs(entry.to_upstream),
         "upstream_response_headers": _pairs(entry.from_upstream),
         "response_headers": _pairs(entry.to_browser) or [],
-        "cookies": list(entry.cookies),
+        "cookies": [verdict.as_dict() for verdict in entry.cookies],
         "pair": None,  # set by store.Pairing, over every worker's exchanges in order
         "preflight": preflight_of(entry),
         "request_body": None if entry.request_body is None else entry.request_body.to_json(),

@@ -18,10 +18,11 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, TextIO
 
 if TYPE_CHECKING:
     from corsproxy.cors.alone import WithoutProxy
+    from corsproxy.cors.cookies import CookieVerdict
     from corsproxy.cors.policy import Decision
     from corsproxy.inspector.preview import Preview
     from corsproxy.proxy.gateway import GatewayError
@@ -90,7 +91,7 @@ class Entry:
     upstream_url: str | None = None
     request_body: Preview | None = None
     response_body: Preview | None = None
-    cookies: Sequence[Any] = ()  # one verdict per Set-Cookie
+    cookies: Sequence[CookieVerdict] = ()  # one verdict per Set-Cookie, for the inspector
     id: int = 0
     time: float = 0.0  # time.time() when it arrived
     started: float = 0.0  # time.perf_counter() then

@@ -18,10 +18,11 @@ from multidict import CIMultiDict
 from corsproxy import __version__
 from corsproxy.config.model import Settings
 from corsproxy.cors import policy
+from corsproxy.cors.cookies import CookieVerdict
 from corsproxy.http import client, errors, rawresponse, wire
 from corsproxy.http.wsclient import WebSocketClient
 from corsproxy.inspector.web import Inspector
-from corsproxy.proxy import headerrules, headers, rewrite, websocket
+from corsproxy.proxy import headerrules, headers, hints, rewrite, websocket
 from corsproxy.proxy.accesslog import AccessLog, Entry
 from corsproxy.proxy.classify import HEALTH_PATH, Classified, Classifier, Kind, Memo
 from corsproxy.proxy.gateway import GatewayError, explain
@@ -268,19 +269,30 @@ class Proxy:
                     entry.upstream_alone = found
         entry.notes.extend(finished.corrections)
         route = target.route.route
+        options = self.prepared[id(route)]
+        verdicts: list[CookieVerdict] | None = [] if self.inspector is not None else None
         out, rewritten = rewrite.response_headers(
             finished.headers,
             response.status,
             route.cookies,
             route.redirects,
             rewrite.BrowserSide(self.scheme, request.headers.get("Host", "")),
-            self.prepared[id(route)].rewrite_map,
+            options.rewrite_map,
             self._all_maps,
+            page=decision.origin if allowed else None,
+            verdicts=verdicts,
         )
         entry.notes.extend(rewritten)
+        if verdicts:
+            entry.cookies = verdicts
         entry.status = response.status
         entry.from_upstream, entry.to_browser = response.headers, out
         preview = self.inspector.preview(entry, out) if self.inspector is not None else None
+        hint = hints.origin_check_hint(
+            request.method, response.status, allowed, route.origin_header, options.index
+        )
+        if hint is not None:
+            entry.notes.append(hint)
         out_headers = CIMultiDict(out)
         length = response.length
         no_body = request.method == "HEAD" or response.status in (204, 304)

@@ -32,6 +32,7 @@ import pytest_asyncio
 import yaml
 
 from tests.conftest import free_port
+from tests.e2e.firefox import firefox  # noqa: F401  (the session's Firefox, for any e2e test)
 from tests.proc import ProxyProcess
 
 E2E = Path(__file__).parent

@@ -69,6 +69,20 @@ async def whoami(request: web.Request) -> web.Response:
     return web.json_response({"cookie": request.headers.get("Cookie")})
 
 
+async def set_cookie(request: web.Request) -> web.Response:
+    """/set-cookie?c=VALUE answers with `Set-Cookie: VALUE`, whatever it is; any call answers
+    with the Cookie header it received. It grants CORS with credentials to any origin itself,
+    so a page calls it directly and sees what its browser does with a cookie as sent (the
+    cookie verdict tests). At the root, so a cookie without Path belongs to every path."""
+    response = web.json_response({"cookie": request.headers.get("Cookie")})
+    if "c" in request.query:
+        response.headers["Set-Cookie"] = request.query["c"]
+    response.headers["Access-Control-Allow-Origin"] = request.headers.get("Origin", "*")
+    response.headers["Access-Control-Allow-Credentials"] = "true"
+    response.headers["Vary"] = "Origin"
+    return response
+
+
 async def fail(request: web.Request) -> web.Response:
     return web.json_response({"error": "database on fire"}, status=500)
 
@@ -462,6 +476,7 @@ def backend_app() -> web.Application:
     app.router.add_route("*", "/api/echo", echo)
     app.router.add_post("/login", login)
     app.router.add_get("/whoami", whoami)
+    app.router.add_route("*", "/set-cookie", set_cookie)
     app.router.add_get("/error/500", fail)
     app.router.add_get("/gzip", gzipped)
     app.router.add_get("/download", download)

@@ -555,10 +555,18 @@ function cookiesSection(x) {
 }
 
 function cookieVerdict(c) {
-  if (typeof c !== "object" || c === null) return h("p", { text: String(c) });
-  const rows = Object.entries(c).map(([k, v]) => [h("dt", { text: k }),
-    h("dd", { text: typeof v === "object" ? JSON.stringify(v) : String(v) })]);
-  return h("dl", { class: "kv" }, rows.flat());
+  if (typeof c !== "object" || c === null || !Array.isArray(c.browsers)) return h("p", { text: String(c) });
+  const where = c.cross_site ? `cross-site: page ${c.page_site}, proxy ${c.proxy_site}` : `same-site (${c.proxy_site})`;
+  const rows = c.browsers.map((b) => {
+    const kept = b.refused ? "refused" : b.stored ? (b.partition ? `kept, partitioned for ${b.partition}` : "kept") : "not kept";
+    const back = b.sent ? "; sent back on the next credentialed fetch" : "";
+    return [h("dt", { text: b.browser }),
+      h("dd", { class: b.refused ? "bad" : "", text: `${kept}${back}${b.reason ? ` (${b.reason})` : ""}` })];
+  });
+  return h("div", {},
+    h("p", {}, h("b", { text: c.name }), h("span", { class: "muted", text: ` ${c.deletes ? "deletes the cookie; " : ""}${where}` })),
+    h("pre", { class: "body", text: c.cookie }),
+    h("dl", { class: "kv" }, rows.flat()));
 }
 
 function bodiesSection(x) {
