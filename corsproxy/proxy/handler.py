@@ -143,7 +143,7 @@ class Proxy:
             request.method,
             origin,
             req_headers.get("Access-Control-Request-Method"),
-            req_headers.get("Access-Control-Request-Headers"),
+            policy.joined(req_headers.getall("Access-Control-Request-Headers", ())),
             req_headers.get("Access-Control-Request-Private-Network"),
         )
         if decision.verdict is policy.Verdict.PREFLIGHT:
@@ -210,7 +210,7 @@ class Proxy:
             "OPTIONS",
             origins[0],
             headers.get("Access-Control-Request-Method"),
-            headers.get("Access-Control-Request-Headers"),
+            policy.joined(headers.getall("Access-Control-Request-Headers", ())),
             headers.get("Access-Control-Request-Private-Network"),
         )
         if decision.verdict is not policy.Verdict.PREFLIGHT:

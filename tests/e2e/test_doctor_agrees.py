@@ -14,7 +14,9 @@ the request-header safelist use it to ask "would Chromium preflight this?".
 
 from __future__ import annotations
 
+import asyncio
 import json
+import os
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,7 +24,9 @@ from typing import Any
 import pytest
 
 from corsproxy.doctor import probe
-from tests.e2e.conftest import FAILED, TIMEOUT, OpenPage, Proxies, Servers, Tab
+from tests.e2e.conftest import FAILED, LAN_HOST, REQUIRE_ENV, TIMEOUT, OpenPage, Proxies, Servers, Tab
+from tests.e2e.firefox import INSTALL as FIREFOX_INSTALL
+from tests.e2e.firefox import Firefox, firefox_missing
 
 pytestmark = [pytest.mark.browser, pytest.mark.asyncio(loop_scope="session")]
 
@@ -235,6 +239,32 @@ CASES: dict[str, Case] = {
     ),
     # ---- not http at all
     "fetch() of an ftp: URL": Case("ftp://localhost/file", "CORSRequestNotHttp"),
+    # ---- where engines may differ (issue 17)
+    "Allow-Credentials: True is not 'true'": Case(
+        "/cors/credentials-capitalized", "CORSMissingAllowCredentials", credentials=True
+    ),
+    "a 302 to another origin that refuses the 'null' origin": Case(
+        "/cors/redirect-elsewhere-not-null", "CORSMissingAllowOrigin"
+    ),
+    "a 307 PUT to another origin that refuses the 'null' origin": put(
+        "/cors/redirect-307-elsewhere-not-null", "CORSMissingAllowOrigin"
+    ),
+    "a bad token in Allow-Methods": put("/cors/methods-bad-token", "CORSInvalidAllowMethod"),
+    "a bad token in Allow-Headers": put("/cors/headers-bad-token", "CORSInvalidAllowHeader"),
+    "Allow-Headers '*' and Authorization": Case(
+        "/cors/headers-star", None, "PUT", {"Authorization": "Bearer x"}
+    ),
+    "Allow-Headers '*' and Authorization under credentials": Case(
+        "/cors/headers-star", "CORSMissingAllowHeaderFromPreflight", "PUT",
+        {"Authorization": "Bearer x"}, True
+    ),
+    "the client hint DPR": safelist({"DPR": "2"}, False),
+    "the client hint Save-Data": safelist({"Save-Data": "on"}, False),
+    "the client hint Device-Memory": safelist({"Device-Memory": "8"}, False),
+    "the client hint Viewport-Width": safelist({"Viewport-Width": "800"}, False),
+    "a byte range beyond 64 bits": safelist({"Range": "bytes=0-" + "9" * 20}, False),
+    "a byte range start beyond 64 bits": safelist({"Range": "bytes=" + "9" * 25 + "-"}, False),
+    "a byte range of 19 digits": safelist({"Range": "bytes=0-" + "9" * 18}, False),
     # ---- corsproxy in front of the CORS-less backend
     "corsproxy lets the page read a custom header": Case("/api/items", None, via_proxy=True),
     "corsproxy grants a credentialed PUT": put("/api/echo", None, credentials=True, via_proxy=True),
@@ -353,6 +383,7 @@ async def test_doctor_and_chromium_agree(
     case = CASES[name]
     chromium, doctors, finding = await judge_both(case, servers, proxies, open_page)
 
+    print("CHR", name, "|", chromium.verdict, (chromium.sentence or "")[-90:], "| doctor", doctors.verdict, finding)
     assert chromium == doctors  # verdict, Chromium's sentence, readable header names
     assert finding == case.finding  # and doctor names it as the row expects
 
@@ -412,3 +443,68 @@ async def test_chromium_preflights_a_byte_range_beyond_64_bits(
         safelist({"Range": "bytes=0-" + "9" * 18}, False), servers, proxies, open_page
     )
     assert fits[0] == fits[1]
+
+
+# ---- Firefox ---------------------------------------------------------------------------------
+
+FIREFOX_HOSTS = ("app.test", "evil.test", "proxy.test", "api.test", LAN_HOST)
+_FETCH = """
+const [url, init, done] = arguments;
+fetch(url, init).then(async (response) => {
+  const headers = {};
+  response.headers.forEach((value, name) => { headers[name] = value; });
+  done({status: response.status, headers, body: await response.text()});
+}, (error) => done({error: `${error.name}: ${error.message}`}));
+"""
+
+
+@pytest.fixture(scope="session")
+def firefox() -> Any:
+    missing = firefox_missing()
+    if missing:
+        message = f"Firefox tests: {missing} not found; install: {FIREFOX_INSTALL}"
+        if os.environ.get(REQUIRE_ENV) == "1":
+            pytest.fail(f"{message} ({REQUIRE_ENV}=1)", pytrace=False)
+        pytest.skip(message)
+    browser = Firefox.launch(FIREFOX_HOSTS)
+    try:
+        yield browser
+    finally:
+        browser.quit()
+
+
+def _in_firefox_now(firefox: Firefox, origin: str, url: str, case: Case) -> tuple[Judged, list]:
+    firefox.clear()
+    firefox.navigate(origin + "/")
+    mark = firefox.console_mark()
+    init = {
+        "method": case.method,
+        "headers": case.headers,
+        "credentials": "include" if case.credentials else "same-origin",
+    }
+    result = firefox.run(_FETCH, url, init)
+    said = firefox.cors_errors(mark)
+    errors = [m for m in said if not m.warning]
+    if "error" in result:
+        return Judged("blocked", errors[0].name if errors else None, None), said
+    return Judged("allowed", None, sorted(result["headers"])), said
+
+
+async def in_firefox(firefox: Firefox, origin: str, url: str, case: Case) -> tuple[Judged, list]:
+    return await asyncio.to_thread(_in_firefox_now, firefox, origin, url, case)
+
+
+@pytest.mark.parametrize("name", list(CASES))
+async def test_doctor_and_firefox_agree(name: str, servers: Servers, proxies: Proxies, firefox: Firefox):
+    case = CASES[name]
+    origin = servers.page(case.page_host)
+    if "://" in case.path:
+        url = case.path
+    else:
+        url = (proxies["default"].url() if case.via_proxy else servers.backend()) + case.path
+    fox, said = await in_firefox(firefox, origin, url, case)
+    doctors, finding = await by_doctor(url, origin, case)
+    print("FOX", name, "|", fox.verdict, fox.sentence, "| doctor", doctors.verdict, finding, "| said", said)
+    assert (fox.verdict, fox.sentence) == (doctors.verdict, finding)
+    if fox.verdict == "allowed":
+        assert fox.readable == doctors.readable
