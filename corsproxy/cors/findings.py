@@ -233,6 +233,18 @@ _CATALOG = (
         "Use an http(s) URL; serve local files from a development server instead of file://.",
     ),
     _entry(
+        "CORSLocalNetworkAccessDenied",
+        _POLICY + "Permission was denied for this request to access the `{value}` address space.",
+        "Chromium 142+ (Local Network Access) lets a page reach a more private address space"
+        " (a LAN page calling localhost, a public page calling either) only with the user's"
+        " permission, and only a secure page (https, or localhost itself) can ask for it."
+        " Firefox 140 ESR does not enforce this yet.",
+        "Open the page on localhost (http://localhost:PORT) instead of its LAN address, or"
+        " serve it over HTTPS (corsproxy serve --https for the API, your dev server's HTTPS"
+        " option for the page) so Chromium can ask for the permission.",
+        mdn=False,
+    ),
+    _entry(
         "CORSMissingVaryOrigin",
         None,
         "The response echoes the request's origin but has no Vary: Origin, so a cache may hand"

@@ -300,7 +300,15 @@ def readable_headers(credentials: bool, response_headers: Headers) -> ReadableHe
 
     shown = tuple(name for name in present if readable(name))
     hidden = tuple(name for name in present if not readable(name))
-    notable = [n for n in hidden if n not in _DULL_RESPONSE and not n.startswith("access-control-")]
+    # Set-Cookie is hidden whatever the server sends (the browser stores the cookie itself), so
+    # it is no part of a note whose fix is to expose headers.
+    notable = [
+        n
+        for n in hidden
+        if n not in _DULL_RESPONSE
+        and n not in FORBIDDEN_RESPONSE
+        and not n.startswith("access-control-")
+    ]
     if not notable:
         return ReadableHeaders(shown, hidden)
     detail = f"the page cannot read {', '.join(notable)}"
@@ -308,8 +316,6 @@ def readable_headers(credentials: bool, response_headers: Headers) -> ReadableHe
         detail += f" (Access-Control-Expose-Headers has {bad!r}, not a token: it exposes nothing)"
     elif "*" in exposed and credentials:
         detail += " ('*' in Access-Control-Expose-Headers counts only without credentials)"
-    if FORBIDDEN_RESPONSE.intersection(notable):
-        detail += "; Set-Cookie is never readable: the browser stores the cookie itself"
     return ReadableHeaders(shown, hidden, (Finding("CORSHeaderNotExposed", False, detail),))
 
 
