@@ -790,12 +790,12 @@ READABLE_ROWS = [
         [],
     ),
     row(
-        "the wildcard exposes all but Set-Cookie without credentials",
+        "the wildcard exposes all but Set-Cookie without credentials, which is no note",
         False,
         [("ETag", "e"), ("Set-Cookie", "a=b"), (ACEH, "*")],
         ("access-control-expose-headers", "etag"),
         ("set-cookie",),
-        ["CORSHeaderNotExposed"],
+        [],
     ),
     row(
         "the wildcard exposes nothing extra with credentials",
@@ -806,12 +806,12 @@ READABLE_ROWS = [
         ["CORSHeaderNotExposed"],
     ),
     row(
-        "Set-Cookie is never readable even when listed",
+        "Set-Cookie is never readable even when listed, and no note says to expose it",
         True,
         [("Set-Cookie", "a=b"), (ACEH, "Set-Cookie")],
         (),
         ("access-control-expose-headers", "set-cookie"),
-        ["CORSHeaderNotExposed"],
+        [],
     ),
     row(
         "date and server alone make no note",
@@ -1186,6 +1186,8 @@ def test_every_finding_is_tested_at_least_twice() -> None:
         for param in rows:
             for name in param.values[index]:
                 counted[name] = counted.get(name, 0) + 1
+    # Local Network Access has its own table (test_local_network_access, below).
+    counted["CORSLocalNetworkAccessDenied"] = len(LNA_ROWS)
     assert {name: n for name, n in counted.items() if n < 2} == {}
     assert set(FINDINGS) == set(counted)
 
@@ -1214,3 +1216,23 @@ def test_every_finding_is_tested_at_least_twice() -> None:
 )
 def test_requested_headers(headers: list, expected: tuple) -> None:
     assert judge.requested_headers(headers) == expected
+
+
+LNA_ROWS = [
+    pytest.param("http://192.168.1.20:5173", "local", "loopback", True, id="LAN page to loopback"),
+    pytest.param("http://8.8.8.8", "public", "local", True, id="public page to the LAN"),
+    pytest.param("https://192.168.1.20", "local", "loopback", False, id="secure page: a prompt"),
+]
+
+
+@pytest.mark.parametrize(("origin", "page", "target", "fatal"), LNA_ROWS)
+def test_local_network_access(origin: str, page, target, fatal: bool) -> None:
+    from corsproxy.cors import localnet
+
+    found = localnet.check_local_network(origin, page, target, "http://localhost:8080/")
+    assert found is not None and (found.name, found.fatal, found.only) == (
+        "CORSLocalNetworkAccessDenied",
+        fatal,
+        ("chromium",),
+    )
+    assert localnet.check_local_network(origin, target, target, "http://x/") is None

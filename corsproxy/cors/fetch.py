@@ -201,7 +201,7 @@ def _unsafe_headers(
 def _beyond_64_bits(value: str) -> bool:
     """A safelisted Range whose numbers a 64-bit parser cannot hold (Fetch reads them whole)."""
     match = _RANGE.fullmatch(value)
-    return bool(match) and any(n and int(n) > MAX_RANGE for n in match.groups())
+    return match is not None and any(n and int(n) > MAX_RANGE for n in match.groups())
 
 
 def url_origin(url: str) -> str:

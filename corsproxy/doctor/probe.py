@@ -9,7 +9,6 @@ import socket
 import sys
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -18,8 +17,15 @@ from multidict import CIMultiDict
 
 from corsproxy.cors import judge, localnet
 from corsproxy.cors.engines import ENGINES
-from corsproxy.cors.fetch import FORBIDDEN_RESPONSE, is_forbidden_request_header, is_token
+from corsproxy.cors.fetch import FORBIDDEN_RESPONSE, is_forbidden_request_header
 from corsproxy.cors.judge import Finding, PreflightNeed, ReadableHeaders
+from corsproxy.doctor.inputs import (
+    DoctorError,
+    body_of,
+    check_url,
+    parse_header_arg,
+    parse_origin,
+)
 from corsproxy.doctor.report import Exchange, Pairs, Report, fatal, render_json, render_text
 
 Notice = Callable[[str], None]
@@ -36,61 +42,6 @@ _UNREACHABLE = {
 _CONNECT_TIMEOUT = getattr(aiohttp, "ConnectionTimeoutError", ())  # aiohttp >= 3.10
 
 
-class DoctorError(Exception):
-    """Bad use, or a host that cannot be reached at all: run() prints it and exits 2."""
-
-
-def parse_origin(text: str) -> str:
-    """The page's origin as a browser serializes it; DoctorError when it is not an origin."""
-    if text == "null":
-        return text
-    problem = f"bad origin {text!r}: expected scheme://host[:port], e.g. http://localhost:5173"
-    try:
-        parts = urlsplit(text)
-        port = parts.port
-    except ValueError:
-        raise DoctorError(problem) from None
-    if parts.path == "/" and not (parts.query or parts.fragment):
-        raise DoctorError(f"{problem} (an origin has no trailing slash)")
-    if not parts.hostname or parts.path or parts.query or parts.fragment or "@" in parts.netloc:
-        raise DoctorError(problem)
-    if parts.scheme.lower() in ("http", "https"):
-        return judge.url_origin(text)
-    return f"{parts.scheme.lower()}://{parts.hostname}" + (f":{port}" if port else "")
-
-
-def parse_header_arg(text: str) -> tuple[str, str]:
-    """One -H argument, 'Name: value', as fetch() would take it; DoctorError when malformed."""
-    name, colon, value = text.partition(":")
-    value = value.strip(" \t")
-    if not colon or not is_token(name):
-        raise DoctorError(f"bad -H {text!r}: expected 'Name: value'")
-    if any(c in value for c in "\r\n\0") or not value.isascii() and not _latin1(value):
-        raise DoctorError(f"bad -H {text!r}: the value must be one line of Latin-1 text")
-    return name, value
-
-
-def _latin1(text: str) -> bool:
-    try:
-        text.encode("latin-1")
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
-def _check_url(url: str) -> str:
-    parts = urlsplit(url)
-    if "://" not in url or not parts.scheme:
-        raise DoctorError(
-            f"bad URL {url!r}: give an absolute URL such as http://localhost:8000/api"
-        )
-    if parts.scheme.lower() in ("http", "https") and judge.url_origin(url) == "null":
-        raise DoctorError(f"bad URL {url!r}: it has no valid host and port")
-    if parts.username is not None or parts.password is not None:
-        raise DoctorError(f"bad URL {url!r}: fetch() refuses URLs with user:password@ in them")
-    return url
-
-
 async def diagnose(
     url: str,
     origin: str,
@@ -105,7 +56,7 @@ async def diagnose(
 ) -> Report:
     """Act as a browser's fetch(url, {method, headers, body, credentials}) from a page on
     origin, once for each engine in engines.ENGINES (identical requests are sent once)."""
-    origin, url, headers = parse_origin(origin), _check_url(url), tuple(headers)
+    origin, url, headers = parse_origin(origin), check_url(url), tuple(headers)
     if any(name.lower() == "origin" for name, _ in headers):
         raise DoctorError("set the page's origin with --origin, not with -H")
     try:
@@ -136,26 +87,29 @@ async def diagnose(
 
 
 async def _local_network(origin: str, url: str) -> list[Exchange]:
-    """Chromium's Local Network Access check, before anything is sent (see localnet.py)."""
+    """Chromium's Local Network Access check, before anything is sent (see localnet.py).
+    A host name this machine cannot resolve is left alone: its address space is unknown."""
     if origin == "null":
         return []
     page = await _space(urlsplit(origin).hostname or "")
     target = await _space(urlsplit(url).hostname or "")
+    if page is None or target is None:
+        return []
     finding = localnet.check_local_network(origin, page, target, url)
     if finding is None:
         return []
     return [Exchange("check", "—", url, (), findings=(finding,), engines=localnet.ENGINES)]
 
 
-async def _space(host: str) -> localnet.Space:
+async def _space(host: str) -> localnet.Space | None:
     known = localnet.host_space(host)
     if known is not None:
         return known
     try:
         found = await asyncio.get_running_loop().getaddrinfo(host, None)
     except OSError:
-        return "public"  # a name this machine cannot resolve is someone else's site
-    return localnet.address_space(str(found[0][4][0])) if found else "public"
+        return None
+    return localnet.address_space(str(found[0][4][0])) if found else None
 
 
 def _survivors(live: list[str], exchange: Exchange) -> list[str]:
@@ -406,7 +360,7 @@ async def run_async(
     """run() for callers that already have an event loop."""
     try:
         headers = [parse_header_arg(text) for text in raw_headers]
-        body, headers = _body(data, data_file, headers)
+        body, headers = body_of(data, data_file, headers)
         report = await diagnose(
             url,
             origin,
@@ -423,25 +377,6 @@ async def run_async(
         return 2
     print(render_json(report) if as_json else render_text(report))
     return 1 if report.verdict == "blocked" else 0
-
-
-def _body(
-    data: str | None, data_file: str | None, headers: list[tuple[str, str]]
-) -> tuple[bytes | None, list[tuple[str, str]]]:
-    """--data is a string body: fetch() adds Content-Type: text/plain;charset=UTF-8 unless the
-    page set one. --data-file is raw bytes (a Blob without a type): no Content-Type added."""
-    if data is not None and data_file is not None:
-        raise DoctorError("give --data or --data-file, not both")
-    if data_file is not None:
-        try:
-            return Path(data_file).read_bytes(), headers
-        except OSError as error:
-            raise DoctorError(f"cannot read --data-file {data_file}: {error.strerror}") from None
-    if data is None:
-        return None, headers
-    if not any(name.lower() == "content-type" for name, _ in headers):
-        headers = [*headers, ("Content-Type", "text/plain;charset=UTF-8")]
-    return data.encode("utf-8"), headers
 
 
 def run(

@@ -118,7 +118,9 @@ class Firefox:
     def console_mark(self) -> int:
         """How many console messages exist now; cors_errors(mark) returns the newer ones."""
         with self.client.using_context("chrome"):
-            return int(self.client.execute_script("return Services.console.getMessageArray().length"))
+            return int(
+                self.client.execute_script("return Services.console.getMessageArray().length")
+            )
 
     def cors_errors(self, since: int) -> list[ConsoleMessage]:
         """The CORS messages the web console got since the mark (errors and warnings)."""
