@@ -90,10 +90,40 @@ def _parser() -> argparse.ArgumentParser:
         "-c", "--config", metavar="FILE", help="YAML config file (default ./corsproxy.yaml if any)"
     )
 
-    doctor = commands.add_parser("doctor", help="check a server's CORS the way a browser does")
-    doctor.add_argument("url", metavar="URL")
-    doctor.add_argument("--origin", required=True, metavar="O", help="the page's origin")
-    doctor.add_argument("--method", default="GET", metavar="M")
+    doctor = commands.add_parser(
+        "doctor",
+        help="check a server's CORS the way a browser does",
+        description="Act as a browser: send the preflight (when one is needed) and the request"
+        " straight to URL, and explain whether Chromium and Firefox would allow it, naming the"
+        " failure as their consoles and MDN do.",
+        epilog="""examples:
+  corsproxy doctor http://localhost:8000/api/items --origin http://localhost:5173
+  corsproxy doctor http://localhost:8000/api/login --origin http://localhost:5173 \\
+      --method POST -H 'Content-Type: application/json' --data '{"user": "a"}' --credentials
+  corsproxy doctor https://api.example.com/v1/me --origin https://app.example.com \\
+      --method DELETE --preflight-only --json
+
+exit codes:
+  0  a browser would allow it (every engine doctor knows)
+  1  a browser would block it (the last line says why; --json: "verdict", "engines")
+  2  bad use: a bad URL, origin or header, an unreadable --data-file, a host that
+     cannot be reached""",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    doctor.add_argument("url", metavar="URL", help="the URL the page fetches")
+    doctor.add_argument(
+        "--origin",
+        required=True,
+        metavar="O",
+        help="the page's origin, e.g. http://localhost:5173 (scheme://host[:port])",
+    )
+    doctor.add_argument(
+        "--method",
+        default="GET",
+        metavar="M",
+        help="the fetch() method (default GET); spelled as the page spells it: 'patch' stays"
+        " lowercase, as browsers send it",
+    )
     doctor.add_argument(
         "-H",
         "--header",
@@ -101,13 +131,36 @@ def _parser() -> argparse.ArgumentParser:
         default=[],
         dest="headers",
         metavar="'Name: value'",
-        help="a request header (repeatable)",
+        help="a request header the page sets (repeatable)",
+    )
+    body = doctor.add_mutually_exclusive_group()
+    body.add_argument(
+        "--data",
+        metavar="TEXT",
+        help="send TEXT as the request body (as fetch() does with a string body, Content-Type"
+        " text/plain;charset=UTF-8 unless -H sets one)",
+    )
+    body.add_argument(
+        "--data-file", metavar="FILE", help="send the bytes of FILE as the request body"
     )
     doctor.add_argument(
-        "--credentials", action="store_true", help="as fetch(..., {credentials: 'include'})"
+        "--credentials",
+        action="store_true",
+        help="as fetch(..., {credentials: 'include'}): -H Cookie is sent, and the response must"
+        " allow credentials",
     )
-    doctor.add_argument("--insecure", action="store_true", help="accept any TLS certificate")
-    doctor.add_argument("--json", action="store_true", help="print one JSON document")
+    doctor.add_argument(
+        "--preflight-only",
+        action="store_true",
+        help="stop after the preflight: the request itself is never sent (safe for POST, PUT,"
+        " DELETE); without a preflight, nothing is sent",
+    )
+    doctor.add_argument(
+        "--insecure", action="store_true", help="accept any TLS certificate (self-signed servers)"
+    )
+    doctor.add_argument(
+        "--json", action="store_true", help="print one JSON document instead of the text report"
+    )
 
     demo = commands.add_parser(
         "demo",
@@ -212,7 +265,16 @@ def _doctor(args: argparse.Namespace) -> int:
     from corsproxy.doctor import probe
 
     return probe.run(
-        args.url, args.origin, args.method, args.headers, args.credentials, args.insecure, args.json
+        args.url,
+        args.origin,
+        args.method,
+        args.headers,
+        args.credentials,
+        args.insecure,
+        args.json,
+        data=args.data,
+        data_file=args.data_file,
+        preflight_only=args.preflight_only,
     )
 
 

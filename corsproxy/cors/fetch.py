@@ -8,6 +8,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from corsproxy.cors.engines import MAX_RANGE, Engine
+
 Headers = Sequence[tuple[str, str]]
 
 # Fetch §2.2.1 "Methods": only these are uppercased ("normalize"); `patch` stays `patch`.
@@ -116,6 +118,7 @@ class PreflightNeed:
     method: str  # normalized, as the browser sends it
     unsafe_headers: tuple[str, ...]  # sorted, lowercase: Access-Control-Request-Headers, split
     ignored_headers: tuple[str, ...] = ()  # forbidden names: the browser's, not the page's
+    quirks: tuple[str, ...] = ()  # where the engine departs from Fetch, in words
 
     @property
     def request_headers_value(self) -> str:
@@ -128,8 +131,11 @@ def normalize_method(method: str) -> str:
     return method.upper() if method.upper() in NORMALIZED_METHODS else method
 
 
-def needs_preflight(method: str, request_headers: Headers) -> PreflightNeed:
-    """Whether fetch() sends an OPTIONS preflight first (Fetch §4.1 main fetch, step 12).
+def needs_preflight(
+    method: str, request_headers: Headers, engine: Engine | None = None
+) -> PreflightNeed:
+    """Whether fetch() sends an OPTIONS preflight first (Fetch §4.1 main fetch, step 12), by
+    the standard or (engine) as that browser does.
 
     Raises ValueError for what fetch() itself refuses: a method that is not a token, or a
     forbidden one (CONNECT, TRACE, TRACK).
@@ -144,12 +150,12 @@ def needs_preflight(method: str, request_headers: Headers) -> PreflightNeed:
         case = "; browsers uppercase only DELETE, GET, HEAD, OPTIONS, POST, PUT"
         hint = f"{case}, so {method} is sent as written" if method != method.upper() else ""
         reasons.append(f"method {method} is not CORS-safelisted (only GET, HEAD, POST are{hint})")
-    unsafe, header_reasons, ignored = _unsafe_headers(request_headers)
+    unsafe, header_reasons, ignored, quirks = _unsafe_headers(request_headers, engine)
     reasons += header_reasons
     if not reasons:
         reasons.append(f"{method} is CORS-safelisted and so is every header the page sets")
     needed = method not in SAFELISTED_METHODS or bool(unsafe)
-    return PreflightNeed(needed, "; ".join(reasons), method, unsafe, ignored)
+    return PreflightNeed(needed, "; ".join(reasons), method, unsafe, ignored, quirks)
 
 
 def is_forbidden_request_header(name: str) -> bool:
@@ -157,10 +163,14 @@ def is_forbidden_request_header(name: str) -> bool:
     return name in FORBIDDEN_REQUEST or name.startswith(("proxy-", "sec-"))
 
 
-def _unsafe_headers(headers: Headers) -> tuple[tuple[str, ...], list[str], tuple[str, ...]]:
-    """Fetch §2.2.2 "CORS-unsafe request-header names", with a reason for each name."""
+def _unsafe_headers(
+    headers: Headers, engine: Engine | None
+) -> tuple[tuple[str, ...], list[str], tuple[str, ...], tuple[str, ...]]:
+    """Fetch §2.2.2 "CORS-unsafe request-header names", with a reason for each name, and the
+    engine's departures from it."""
     unsafe: dict[str, str] = {}
     ignored: set[str] = set()
+    quirks: list[str] = []
     safelisted_names, safelisted_size = [], 0
     for raw_name, value in headers:
         name = raw_name.lower()
@@ -168,6 +178,14 @@ def _unsafe_headers(headers: Headers) -> tuple[tuple[str, ...], list[str], tuple
             ignored.add(name)
             continue
         why = unsafe_because(name, value)
+        quirk = engine.safelists(name, value) if engine and why else None
+        if quirk:
+            why = None
+            quirks.append(quirk)
+        elif engine and engine.range_64_bits and name == "range" and not why:
+            if _beyond_64_bits(value):
+                why = f"range: {value} has a number beyond 64 bits"
+                quirks.append(f"{engine.label} preflights a range number beyond 64 bits")
         if why:
             unsafe.setdefault(name, why)
         else:
@@ -177,7 +195,13 @@ def _unsafe_headers(headers: Headers) -> tuple[tuple[str, ...], list[str], tuple
         for name in safelisted_names:
             unsafe.setdefault(name, f"safelisted values add up to {safelisted_size} > 1024 bytes")
     names = tuple(sorted(unsafe))
-    return names, [unsafe[name] for name in names], tuple(sorted(ignored))
+    return names, [unsafe[name] for name in names], tuple(sorted(ignored)), tuple(quirks)
+
+
+def _beyond_64_bits(value: str) -> bool:
+    """A safelisted Range whose numbers a 64-bit parser cannot hold (Fetch reads them whole)."""
+    match = _RANGE.fullmatch(value)
+    return match is not None and any(n and int(n) > MAX_RANGE for n in match.groups())
 
 
 def url_origin(url: str) -> str:

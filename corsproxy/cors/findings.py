@@ -44,10 +44,19 @@ class Finding:
     method: str = ""
     header: str = ""
     preflight: bool = False  # found on the preflight's response
+    names: tuple[tuple[str, str], ...] = ()  # (engine key, name) where an engine names it else
+    only: tuple[str, ...] = ()  # the engines it applies to; () = every engine
 
     @property
     def info(self) -> FindingInfo:
         return FINDINGS[self.name]
+
+    def applies_to(self, engine: str) -> bool:
+        return not self.only or engine in self.only
+
+    def name_in(self, engine: str) -> str:
+        """What this engine's console calls it (Firefox's category, MDN's page name)."""
+        return dict(self.names).get(engine, self.name)
 
     def message(self, url: str, origin: str, redirected_from: str | None = None) -> str:
         """Chromium's console sentence for this case ("" for a note Chromium does not print)."""
@@ -190,10 +199,11 @@ _CATALOG = (
     ),
     _entry(
         "CORSWildcardDoesNotCoverAuthorization",
-        _POLICY + "Request header field {header} is not allowed by Access-Control-Allow-Headers"
-        " in preflight response.",
-        "Access-Control-Allow-Headers: * never covers Authorization; the Fetch standard requires"
-        " it to be named.",
+        None,  # a warning: Chromium 150 says nothing, Firefox 140 warns (see the explanation)
+        "Access-Control-Allow-Headers: * does not cover Authorization in the Fetch standard."
+        " Chromium 150 and Firefox 140 ESR still let the request through (Firefox warns"
+        " 'CORSAllowHeaderFromPreflightDeprecation'); browsers are expected to enforce the"
+        " standard, and then this request breaks.",
         "Send Access-Control-Allow-Headers: *, Authorization (or list the names); corsproxy"
         ' echoes the requested names, so cors.allow_headers: "*" covers it.',
         mdn=False,
@@ -221,6 +231,18 @@ _CATALOG = (
         'Fetch API cannot load {url}. URL scheme "{value}" is not supported.',
         "CORS requests work only for http:// and https:// URLs.",
         "Use an http(s) URL; serve local files from a development server instead of file://.",
+    ),
+    _entry(
+        "CORSLocalNetworkAccessDenied",
+        _POLICY + "Permission was denied for this request to access the `{value}` address space.",
+        "Chromium 142+ (Local Network Access) lets a page reach a more private address space"
+        " (a LAN page calling localhost, a public page calling either) only with the user's"
+        " permission, and only a secure page (https, or localhost itself) can ask for it."
+        " Firefox 140 ESR does not enforce this yet.",
+        "Open the page on localhost (http://localhost:PORT) instead of its LAN address, or"
+        " serve it over HTTPS (corsproxy serve --https for the API, your dev server's HTTPS"
+        " option for the page) so Chromium can ask for the permission.",
+        mdn=False,
     ),
     _entry(
         "CORSMissingVaryOrigin",

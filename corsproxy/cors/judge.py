@@ -40,6 +40,7 @@ __all__ = [
     "needs_preflight",
     "normalize_method",
     "readable_headers",
+    "requested_headers",
     "serialized_origin",
     "url_origin",
 ]
@@ -104,7 +105,14 @@ def _origin_mismatch(allow: str, origin: str, preflight: bool) -> Finding:
         name = "CORSMultipleAllowOriginNotAllowed"
     elif allow != "null" and not _looks_like_url(allow):
         detail = f"Access-Control-Allow-Origin is {allow!r}, which is not an origin"
-        name = "CORSInvalidAllowOrigin"
+        return Finding(
+            "CORSInvalidAllowOrigin",
+            True,
+            detail,
+            allow,
+            preflight=preflight,
+            names=(("firefox", "CORSAllowOriginNotMatchingOrigin"),),
+        )
     else:
         detail = f"Access-Control-Allow-Origin is {allow!r} but the request's origin is {origin!r}"
         name = "CORSAllowOriginNotMatchingOrigin"
@@ -125,6 +133,13 @@ def _looks_like_url(value: str) -> bool:
 def _varies_on_origin(headers: Headers) -> bool:
     values = header_values(headers, "vary")
     return bool({item.strip().lower() for v in values for item in v.split(",")} & {"origin", "*"})
+
+
+def requested_headers(request_headers: Headers) -> tuple[str, ...]:
+    """The names a preflight asks for: every Access-Control-Request-Headers line, joined with
+    "," (RFC 9110 §5.3) and split again, lowercased; empty items (an empty line) are ignored."""
+    values = header_values(request_headers, "access-control-request-headers")
+    return tuple(i.strip(" \t").lower() for v in values for i in v.split(",") if i.strip(" \t"))
 
 
 def check_request_url(url: str) -> tuple[Finding, ...]:
@@ -164,10 +179,7 @@ def check_preflight(
     method is the normalized method; request_header_names the CORS-unsafe names it asked for.
     """
     if redirected:  # a preflight is never redirected (HTTP-network-or-cache fetch, no follow)
-        detail = f"the preflight was answered with a {status} redirect"
-        return [
-            Finding("CORSExternalRedirectNotAllowed", True, detail, str(status), preflight=True)
-        ]
+        return [_preflight_redirect(origin, credentials, status, response_headers)]
     # Step 7: "a CORS check ... returns success and response's status is an ok status" -- the
     # CORS check comes first, and Chromium's console names that failure when both fail.
     failure = _cors_check(origin, credentials, response_headers, preflight=True)
@@ -185,7 +197,20 @@ def check_preflight(
         return found
     found += _method_findings(method, methods, credentials)
     found += _header_findings(request_header_names, {h.lower() for h in allowed}, credentials)
-    return found or _max_age_notes(response_headers)
+    return found if any(f.fatal for f in found) else found + _max_age_notes(response_headers)
+
+
+def _preflight_redirect(origin: str, credentials: bool, status: int, headers: Headers) -> Finding:
+    """Chromium refuses the redirect first; Firefox runs the CORS check on it first, and names
+    that failure when the redirect carries no (or a wrong) Access-Control-Allow-Origin."""
+    failure = _cors_check(origin, credentials, headers, preflight=True)
+    detail = f"the preflight was answered with a {status} redirect"
+    if failure:
+        detail += f" (and {failure.detail}, which Firefox reports first)"
+    names = (("firefox", failure.name_in("firefox")),) if failure else ()
+    return Finding(
+        "CORSExternalRedirectNotAllowed", True, detail, str(status), preflight=True, names=names
+    )
 
 
 def _parse_allow(headers: Headers, name: str, found: list[Finding]) -> list[str]:
@@ -226,16 +251,24 @@ def _header_findings(names: Sequence[str], allowed: set[str], credentials: bool)
     for name in (n.lower() for n in names):
         if name in allowed or (wildcard and name != "authorization"):
             continue
-        if wildcard:
-            kind = "CORSWildcardDoesNotCoverAuthorization"
-            detail = "Access-Control-Allow-Headers is '*', which never covers authorization"
-        else:
-            kind = "CORSMissingAllowHeaderFromPreflight"
-            listed = ", ".join(sorted(allowed))
-            detail = f"Access-Control-Allow-Headers lists {listed}" if listed else ""
-            detail = detail or "the preflight response has no Access-Control-Allow-Headers"
-            detail += " ('*' counts only without credentials)" if "*" in allowed else ""
-        found.append(Finding(kind, True, detail, header=name, preflight=True))
+        if wildcard:  # what both engines do today: allowed, with the standard's warning
+            detail = (
+                "Access-Control-Allow-Headers is '*', which the Fetch standard says never covers"
+                " authorization; browsers are expected to enforce it"
+            )
+            found.append(
+                Finding("CORSWildcardDoesNotCoverAuthorization", False, detail, preflight=True)
+            )
+            continue
+        listed = ", ".join(sorted(allowed))
+        detail = f"Access-Control-Allow-Headers lists {listed}" if listed else ""
+        detail = detail or "the preflight response has no Access-Control-Allow-Headers"
+        detail += " ('*' counts only without credentials)" if "*" in allowed else ""
+        found.append(
+            Finding(
+                "CORSMissingAllowHeaderFromPreflight", True, detail, header=name, preflight=True
+            )
+        )
     return found
 
 
@@ -267,7 +300,15 @@ def readable_headers(credentials: bool, response_headers: Headers) -> ReadableHe
 
     shown = tuple(name for name in present if readable(name))
     hidden = tuple(name for name in present if not readable(name))
-    notable = [n for n in hidden if n not in _DULL_RESPONSE and not n.startswith("access-control-")]
+    # Set-Cookie is hidden whatever the server sends (the browser stores the cookie itself), so
+    # it is no part of a note whose fix is to expose headers.
+    notable = [
+        n
+        for n in hidden
+        if n not in _DULL_RESPONSE
+        and n not in FORBIDDEN_RESPONSE
+        and not n.startswith("access-control-")
+    ]
     if not notable:
         return ReadableHeaders(shown, hidden)
     detail = f"the page cannot read {', '.join(notable)}"
@@ -275,8 +316,6 @@ def readable_headers(credentials: bool, response_headers: Headers) -> ReadableHe
         detail += f" (Access-Control-Expose-Headers has {bad!r}, not a token: it exposes nothing)"
     elif "*" in exposed and credentials:
         detail += " ('*' in Access-Control-Expose-Headers counts only without credentials)"
-    if FORBIDDEN_RESPONSE.intersection(notable):
-        detail += "; Set-Cookie is never readable: the browser stores the cookie itself"
     return ReadableHeaders(shown, hidden, (Finding("CORSHeaderNotExposed", False, detail),))
 
 
@@ -319,7 +358,15 @@ def check_redirect(
     # on the page's own origin.
     if has_credentials and (url_origin(target) != origin or is_cross_origin(origin, url_list)):
         why = f"the redirect goes to {target}, which has credentials in it"
-        return _stop("CORSRedirectContainsCredentials", why, method, target)
+        finding = Finding(
+            "CORSRedirectContainsCredentials",
+            True,
+            why,
+            target,
+            method=method,
+            names=(("firefox", "CORSDidNotSucceed"),),
+        )
+        return RedirectStep((finding,), None, method)
     return _follow(origin, url_list, status, target, method)
 
 

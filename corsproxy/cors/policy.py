@@ -9,6 +9,7 @@ has been checked, and upstream CORS headers are replaced, never duplicated.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any
@@ -119,6 +120,13 @@ def _compile_one(cors: Cors, where: str = "cors") -> CompiledPolicy:
         private_network=cors.allow_private_network,
         where=where,
     )
+
+
+def joined(values: Sequence[str]) -> str | None:
+    """A list header sent on several lines, as its one combined value (RFC 9110 §5.3: the
+    lines joined with ", "); None when it was not sent. A preflight may carry
+    Access-Control-Request-Headers twice, the first line even empty."""
+    return ", ".join(values) if values else None
 
 
 def is_preflight(method: str, origin: str | None, request_method: str | None) -> bool:

@@ -7,25 +7,28 @@ import asyncio
 import errno
 import socket
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
+from typing import Any
 from urllib.parse import urlsplit
 
 import aiohttp
 from multidict import CIMultiDict
 
-from corsproxy.cors import judge
-from corsproxy.cors.fetch import FORBIDDEN_RESPONSE, is_forbidden_request_header, is_token
+from corsproxy.cors import judge, localnet
+from corsproxy.cors.engines import ENGINES
+from corsproxy.cors.fetch import FORBIDDEN_RESPONSE, is_forbidden_request_header
 from corsproxy.cors.judge import Finding, PreflightNeed, ReadableHeaders
-from corsproxy.doctor.report import (
-    Exchange,
-    Pairs,
-    Report,
-    blocked,
-    fatal,
-    render_json,
-    render_text,
+from corsproxy.doctor.inputs import (
+    DoctorError,
+    body_of,
+    check_url,
+    parse_header_arg,
+    parse_origin,
 )
+from corsproxy.doctor.report import Exchange, Pairs, Report, fatal, render_json, render_text
+
+Notice = Callable[[str], None]
 
 __all__ = ["DoctorError", "Exchange", "Report", "diagnose", "render_json", "render_text", "run"]
 
@@ -39,61 +42,6 @@ _UNREACHABLE = {
 _CONNECT_TIMEOUT = getattr(aiohttp, "ConnectionTimeoutError", ())  # aiohttp >= 3.10
 
 
-class DoctorError(Exception):
-    """Bad use, or a host that cannot be reached at all: run() prints it and exits 2."""
-
-
-def parse_origin(text: str) -> str:
-    """The page's origin as a browser serializes it; DoctorError when it is not an origin."""
-    if text == "null":
-        return text
-    problem = f"bad origin {text!r}: expected scheme://host[:port], e.g. http://localhost:5173"
-    try:
-        parts = urlsplit(text)
-        port = parts.port
-    except ValueError:
-        raise DoctorError(problem) from None
-    if parts.path == "/" and not (parts.query or parts.fragment):
-        raise DoctorError(f"{problem} (an origin has no trailing slash)")
-    if not parts.hostname or parts.path or parts.query or parts.fragment or "@" in parts.netloc:
-        raise DoctorError(problem)
-    if parts.scheme.lower() in ("http", "https"):
-        return judge.url_origin(text)
-    return f"{parts.scheme.lower()}://{parts.hostname}" + (f":{port}" if port else "")
-
-
-def parse_header_arg(text: str) -> tuple[str, str]:
-    """One -H argument, 'Name: value', as fetch() would take it; DoctorError when malformed."""
-    name, colon, value = text.partition(":")
-    value = value.strip(" \t")
-    if not colon or not is_token(name):
-        raise DoctorError(f"bad -H {text!r}: expected 'Name: value'")
-    if any(c in value for c in "\r\n\0") or not value.isascii() and not _latin1(value):
-        raise DoctorError(f"bad -H {text!r}: the value must be one line of Latin-1 text")
-    return name, value
-
-
-def _latin1(text: str) -> bool:
-    try:
-        text.encode("latin-1")
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
-def _check_url(url: str) -> str:
-    parts = urlsplit(url)
-    if "://" not in url or not parts.scheme:
-        raise DoctorError(
-            f"bad URL {url!r}: give an absolute URL such as http://localhost:8000/api"
-        )
-    if parts.scheme.lower() in ("http", "https") and judge.url_origin(url) == "null":
-        raise DoctorError(f"bad URL {url!r}: it has no valid host and port")
-    if parts.username is not None or parts.password is not None:
-        raise DoctorError(f"bad URL {url!r}: fetch() refuses URLs with user:password@ in them")
-    return url
-
-
 async def diagnose(
     url: str,
     origin: str,
@@ -101,16 +49,25 @@ async def diagnose(
     headers: Iterable[tuple[str, str]] = (),
     credentials: bool = False,
     insecure: bool = False,
+    *,
+    body: bytes | None = None,
+    preflight_only: bool = False,
+    notice: Notice | None = None,
 ) -> Report:
-    """Act as a browser's fetch(url, {method, headers, credentials}) from a page on origin."""
-    origin, url, headers = parse_origin(origin), _check_url(url), tuple(headers)
+    """Act as a browser's fetch(url, {method, headers, body, credentials}) from a page on
+    origin, once for each engine in engines.ENGINES (identical requests are sent once)."""
+    origin, url, headers = parse_origin(origin), check_url(url), tuple(headers)
     if any(name.lower() == "origin" for name, _ in headers):
         raise DoctorError("set the page's origin with --origin, not with -H")
     try:
         need = judge.needs_preflight(method, headers)
+        needs = {e.key: judge.needs_preflight(method, headers, e) for e in ENGINES}
     except ValueError as error:
         raise DoctorError(str(error)) from None
-    report = Report(url, origin, need.method, credentials, need)
+    if body is not None and need.method in ("GET", "HEAD"):
+        raise DoctorError(f"fetch() refuses a body with {need.method}: use --method POST or PUT")
+    report = Report(url, origin, need.method, credentials, need, needs=needs)
+    report = replace(report, preflight_only=preflight_only)
     not_http = judge.check_request_url(url)
     if not_http:
         return replace(
@@ -123,9 +80,59 @@ async def diagnose(
         timeout=aiohttp.ClientTimeout(total=TIMEOUT_SECONDS),
     )
     async with session:
-        browser = _Browser(session, origin, credentials, verify=not insecure)
-        exchanges, readable = await browser.fetch(url, need.method, headers)
+        first = await _local_network(origin, url)
+        browser = _Browser(session, origin, credentials, not insecure, body, preflight_only, notice)
+        exchanges, readable = await browser.fetch(url, need.method, headers, first)
     return replace(report, exchanges=tuple(exchanges), readable=readable)
+
+
+async def _local_network(origin: str, url: str) -> list[Exchange]:
+    """Chromium's Local Network Access check, before anything is sent (see localnet.py).
+    A host name this machine cannot resolve is left alone: its address space is unknown."""
+    if origin == "null":
+        return []
+    page = await _space(urlsplit(origin).hostname or "")
+    target = await _space(urlsplit(url).hostname or "")
+    if page is None or target is None:
+        return []
+    finding = localnet.check_local_network(origin, page, target, url)
+    if finding is None:
+        return []
+    return [Exchange("check", "—", url, (), findings=(finding,), engines=localnet.ENGINES)]
+
+
+async def _space(host: str) -> localnet.Space | None:
+    known = localnet.host_space(host)
+    if known is not None:
+        return known
+    try:
+        found = await asyncio.get_running_loop().getaddrinfo(host, None)
+    except OSError:
+        return None
+    return localnet.address_space(str(found[0][4][0])) if found else None
+
+
+def _survivors(live: list[str], exchange: Exchange) -> list[str]:
+    """The engines still going after this exchange: those it did not block."""
+    return [
+        key
+        for key in live
+        if key not in exchange.engines
+        or not any(f.fatal and f.applies_to(key) for f in exchange.findings)
+    ]
+
+
+def _preflights(method: str, headers: Pairs, live: list[str]) -> list[tuple[PreflightNeed, tuple]]:
+    """The distinct preflights the live engines send, each with the engines that send it."""
+    groups: dict[tuple, tuple[PreflightNeed, list[str]]] = {}
+    for engine in ENGINES:
+        if engine.key not in live:
+            continue
+        need = judge.needs_preflight(method, headers, engine)
+        if need.needed:
+            key = (need.method, need.unsafe_headers)
+            groups.setdefault(key, (need, []))[1].append(engine.key)
+    return [(need, tuple(keys)) for need, keys in groups.values()]
 
 
 @dataclass(frozen=True)
@@ -136,31 +143,41 @@ class _Browser:
     origin: str
     credentials: bool
     verify: bool  # False with --insecure: TLS certificates are not checked
+    body: bytes | None = None
+    preflight_only: bool = False
+    notice: Notice | None = None
 
     async def fetch(
-        self, url: str, method: str, headers: Pairs
+        self, url: str, method: str, headers: Pairs, first: list[Exchange]
     ) -> tuple[list[Exchange], ReadableHeaders | None]:
-        url_list, log = [url], []
-        while True:
+        url_list, log, body = [url], list(first), self.body
+        live = [e.key for e in ENGINES]
+        for exchange in first:
+            live = _survivors(live, exchange)
+        while live:
             cors = judge.is_cross_origin(self.origin, url_list)
             sent_origin = judge.serialized_origin(self.origin, url_list)
-            need = judge.needs_preflight(method, headers)
-            if cors and need.needed:  # main fetch step 12, again after each redirect
-                log.append(await self._preflight(url_list, sent_origin, need))
-                if blocked(log[-1]):
-                    return log, None
-            exchange, step = await self._request(url_list, sent_origin, cors, method, headers)
+            # main fetch step 12, again after each redirect; engines may differ on the need
+            for need, keys in _preflights(method, headers, live) if cors else []:
+                log.append(await self._preflight(url_list, sent_origin, need, keys))
+                live = _survivors(live, log[-1])
+            if self.preflight_only or not live:
+                break
+            exchange, step = await self._request(
+                url_list, sent_origin, cors, method, headers, body, tuple(live)
+            )
             log.append(exchange)
-            if blocked(exchange):
-                return log, None
-            if step.location is None:
+            live = _survivors(live, exchange)
+            if live and step.location is None:
                 return log, _readable(self.credentials, exchange)
-            url_list.append(step.location)
+            url_list.append(step.location or url)
             method = step.method
+            body = None if step.drop_body else body
             headers = tuple(h for h in headers if h[0].lower() not in step.drop_headers)
+        return log, None
 
     async def _preflight(
-        self, url_list: list[str], sent_origin: str, need: PreflightNeed
+        self, url_list: list[str], sent_origin: str, need: PreflightNeed, engines: tuple
     ) -> Exchange:
         """Fetch §4.8: OPTIONS with Accept, the method and the unsafe names; no credentials."""
         url = url_list[-1]
@@ -168,36 +185,58 @@ class _Browser:
         if need.unsafe_headers:
             headers.append(("Access-Control-Request-Headers", need.request_headers_value))
         headers.append(("Origin", sent_origin))
-        answer = await self._send("OPTIONS", url, headers, first=len(url_list) == 1)
+        answer = await self._send("OPTIONS", url, headers, None, first=len(url_list) == 1)
         if isinstance(answer, Finding):
-            return Exchange("preflight", "OPTIONS", url, tuple(headers), findings=(answer,))
+            found: tuple[Finding, ...] = (answer,)
+            return Exchange(
+                "preflight", "OPTIONS", url, tuple(headers), findings=found, engines=engines
+            )
         status, reason, received, sent = answer
         redirected = status in judge.REDIRECT_STATUSES and any(
             name.lower() == "location" for name, _ in received
         )
-        found = judge.check_preflight(
-            sent_origin,
-            self.credentials,
-            need.method,
-            need.unsafe_headers,
-            status,
-            received,
-            redirected,
+        found = tuple(
+            judge.check_preflight(
+                sent_origin,
+                self.credentials,
+                need.method,
+                judge.requested_headers(sent),  # as sent, every line (RFC 9110 §5.3)
+                status,
+                received,
+                redirected,
+            )
         )
-        return Exchange("preflight", "OPTIONS", url, sent, status, reason, received, tuple(found))
+        return Exchange(
+            "preflight", "OPTIONS", url, sent, status, reason, received, found, engines=engines
+        )
 
     async def _request(
-        self, url_list: list[str], sent_origin: str, cors: bool, method: str, headers: Pairs
+        self,
+        url_list: list[str],
+        sent_origin: str,
+        cors: bool,
+        method: str,
+        headers: Pairs,
+        body: bytes | None,
+        engines: tuple,
     ) -> tuple[Exchange, judge.RedirectStep]:
         url = url_list[-1]
         out = [] if any(n.lower() == "accept" for n, _ in headers) else [("Accept", "*/*")]
         out += [(n, v) for n, v in headers if _page_may_send(n, self.credentials)]
         if cors or method not in ("GET", "HEAD"):  # Fetch "append a request `Origin` header"
             out.append(("Origin", sent_origin))
+        if self.notice and method.upper() not in ("GET", "HEAD", "OPTIONS"):
+            self.notice(
+                f"sending the actual {method} {url} now, as the browser would: the server may"
+                " act on it (--preflight-only stops before it)"
+            )
         stop = judge.RedirectStep((), None, method)
-        answer = await self._send(method, url, out, first=len(url_list) == 1)
+        answer = await self._send(method, url, out, body, first=len(url_list) == 1)
         if isinstance(answer, Finding):
-            return Exchange("request", method, url, tuple(out), findings=(answer,), cors=cors), stop
+            failed = Exchange(
+                "request", method, url, tuple(out), findings=(answer,), cors=cors, engines=engines
+            )
+            return failed, stop
         status, reason, received, sent = answer
         found = judge.check_cors(sent_origin, self.credentials, received) if cors else []
         step = stop  # a response that fails the CORS check is never followed (HTTP fetch 4.4)
@@ -206,16 +245,31 @@ class _Browser:
             found += step.findings
         note = _redirect_note(step)
         exchange = Exchange(
-            "request", method, url, sent, status, reason, received, tuple(found), cors, note
+            "request",
+            method,
+            url,
+            sent,
+            status,
+            reason,
+            received,
+            tuple(found),
+            cors,
+            note,
+            engines,
         )
         return exchange, step
 
     async def _send(
-        self, method: str, url: str, headers: list[tuple[str, str]], first: bool
+        self, method: str, url: str, headers: list[tuple[str, str]], body: bytes | None, first: bool
     ) -> tuple[int, str, Pairs, Pairs] | Finding:
         try:
             async with self.session.request(
-                method, url, headers=CIMultiDict(headers), allow_redirects=False, ssl=self.verify
+                method,
+                url,
+                headers=CIMultiDict(headers),
+                data=body,
+                allow_redirects=False,
+                ssl=self.verify,
             ) as response:
                 received = tuple(
                     (k.decode("latin-1"), v.decode("latin-1")) for k, v in response.raw_headers
@@ -298,11 +352,26 @@ async def run_async(
     credentials: bool,
     insecure: bool,
     as_json: bool,
+    *,
+    data: str | None = None,
+    data_file: str | None = None,
+    preflight_only: bool = False,
 ) -> int:
     """run() for callers that already have an event loop."""
     try:
         headers = [parse_header_arg(text) for text in raw_headers]
-        report = await diagnose(url, origin, method, headers, credentials, insecure)
+        body, headers = body_of(data, data_file, headers)
+        report = await diagnose(
+            url,
+            origin,
+            method,
+            headers,
+            credentials,
+            insecure,
+            body=body,
+            preflight_only=preflight_only,
+            notice=lambda line: print(f"corsproxy doctor: {line}", file=sys.stderr, flush=True),
+        )
     except DoctorError as error:
         print(f"corsproxy doctor: {error}", file=sys.stderr)
         return 2
@@ -318,6 +387,10 @@ def run(
     credentials: bool,
     insecure: bool,
     as_json: bool,
+    **options: Any,
 ) -> int:
-    """The CLI entry: prints the report; 0 allowed, 1 blocked, 2 bad use or unreachable host."""
-    return asyncio.run(run_async(url, origin, method, raw_headers, credentials, insecure, as_json))
+    """The CLI entry: prints the report; 0 allowed, 1 blocked, 2 bad use or unreachable host.
+    options: data, data_file, preflight_only (see run_async)."""
+    return asyncio.run(
+        run_async(url, origin, method, raw_headers, credentials, insecure, as_json, **options)
+    )

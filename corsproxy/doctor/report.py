@@ -10,18 +10,20 @@ from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from corsproxy.cors import cookies
-from corsproxy.cors.fetch import PreflightNeed
+from corsproxy.cors.engines import BY_KEY, ENGINES
+from corsproxy.cors.fetch import FORBIDDEN_RESPONSE, PreflightNeed
 from corsproxy.cors.findings import Finding
 from corsproxy.cors.judge import ReadableHeaders
 
 Pairs = tuple[tuple[str, str], ...]
+ALL_ENGINES = tuple(engine.key for engine in ENGINES)
 
 
 @dataclass(frozen=True)
 class Exchange:
     """One request the browser sent (a preflight or the request itself) and what came back."""
 
-    kind: Literal["preflight", "request"]
+    kind: Literal["preflight", "request", "check"]  # check: judged before anything is sent
     method: str
     url: str
     sent: Pairs
@@ -31,6 +33,7 @@ class Exchange:
     findings: tuple[Finding, ...] = ()
     cors: bool = True  # False: same-origin, so the browser runs no CORS check
     note: str = ""
+    engines: tuple[str, ...] = ALL_ENGINES  # the engines that send this (all, mostly)
 
 
 @dataclass(frozen=True)
@@ -44,10 +47,32 @@ class Report:
     need: PreflightNeed
     exchanges: tuple[Exchange, ...] = ()
     readable: ReadableHeaders | None = None
+    needs: dict[str, PreflightNeed] | None = None  # per engine key, where engines may differ
+    preflight_only: bool = False
+
+    def outcome(self, engine: str) -> tuple[Exchange, Finding] | None:
+        """What blocks this engine (the first fatal finding on its way), or None."""
+        for exchange in self.exchanges:
+            if engine not in exchange.engines:
+                continue
+            for finding in exchange.findings:
+                if finding.fatal and finding.applies_to(engine):
+                    return exchange, finding
+        return None
 
     @property
     def blocking(self) -> list[tuple[Exchange, Finding]]:
+        """Every fatal finding on the way, in order (each blocks the engines it applies to)."""
         return [(ex, f) for ex in self.exchanges for f in ex.findings if f.fatal]
+
+    @property
+    def first_blocking(self) -> tuple[Exchange, Finding] | None:
+        """What the verdict line names: the first engine's block, else the next one's."""
+        for engine in ALL_ENGINES:
+            hit = self.outcome(engine)
+            if hit:
+                return hit
+        return None
 
     @property
     def notes(self) -> list[Finding]:
@@ -56,7 +81,7 @@ class Report:
 
     @property
     def verdict(self) -> Literal["allowed", "blocked"]:
-        return "blocked" if self.blocking else "allowed"
+        return "blocked" if self.first_blocking else "allowed"
 
 
 def fatal(findings: Sequence[Finding]) -> bool:
@@ -67,8 +92,20 @@ def blocked(exchange: Exchange) -> bool:
     return fatal(exchange.findings)
 
 
+def _who(finding: Finding) -> str:
+    """ " (Chromium 150 only)", " (Firefox 140 ESR: CORSOther)" or "" when every engine agrees."""
+    parts = []
+    if finding.only:
+        parts.append(f"{' and '.join(BY_KEY[k].label for k in finding.only)} only")
+    for key, name in finding.names:
+        parts.append(f"{BY_KEY[key].label} names it {name}")
+    return f" ({'; '.join(parts)})" if parts else ""
+
+
 def _finding_lines(exchange: Exchange) -> list[str]:
-    lines = [f"   {'✗' if f.fatal else '!'} {f.name}: {f.detail}" for f in exchange.findings]
+    lines = [
+        f"   {'✗' if f.fatal else '!'} {f.name}: {f.detail}{_who(f)}" for f in exchange.findings
+    ]
     if exchange.status is not None and not blocked(exchange):
         passed = "preflight passed" if exchange.kind == "preflight" else "CORS check passed"
         lines.append(f"   ✓ {passed}" if exchange.cors else "   ✓ same-origin: no CORS check")
@@ -106,7 +143,12 @@ def _cookie_lines(report: Report, exchange: Exchange) -> list[str]:
 
 
 def _exchange_lines(number: int, exchange: Exchange) -> list[str]:
-    lines = ["", f"{number}. {exchange.kind}: {exchange.method} {exchange.url}"]
+    who = ""
+    if exchange.engines != ALL_ENGINES:
+        who = f" ({' and '.join(BY_KEY[k].label for k in exchange.engines)} only)"
+    if exchange.kind == "check":
+        return ["", f"{number}. before sending{who}: {exchange.url}", *_finding_lines(exchange)]
+    lines = ["", f"{number}. {exchange.kind}{who}: {exchange.method} {exchange.url}"]
     if exchange.method != exchange.method.upper():
         lines.append(
             f"   (aiohttp sends {exchange.method.upper()}; a browser sends {exchange.method})"
@@ -118,51 +160,119 @@ def _exchange_lines(number: int, exchange: Exchange) -> list[str]:
     return lines + _finding_lines(exchange)
 
 
+def no_cors_at_all(report: Report) -> bool:
+    """The target sent no Access-Control-* header and no Vary: Origin anywhere: it does no CORS
+    (corsproxy itself, refusing an origin, still sends Vary: Origin)."""
+    for exchange in report.exchanges:
+        for name, value in exchange.received:
+            lower = name.lower()
+            if lower.startswith("access-control-") or (
+                lower == "vary" and "origin" in value.lower()
+            ):
+                return False
+    return any(ex.status is not None for ex in report.exchanges)
+
+
+def fix(report: Report, finding: Finding) -> str:
+    """The catalog's fix, or, for a target without any CORS, the proxy in front of it."""
+    if finding.name != "CORSMissingAllowOrigin" or not no_cors_at_all(report):
+        return finding.info.fix
+    parts = urlsplit(report.url)
+    path = parts.path or "/"
+    path += f"?{parts.query}" if parts.query else ""
+    return (
+        f"{parts.scheme}://{parts.netloc} sends no CORS headers at all: put corsproxy in front of"
+        f" it (corsproxy serve {parts.scheme}://{parts.netloc}) and call the proxy instead,"
+        f" http://localhost:8080{path}; it answers the preflight and adds the headers for"
+        f" {report.origin}, which it allows by default when it is a localhost origin (otherwise"
+        f" add --allow-origin {report.origin})."
+    )
+
+
 def _explain(report: Report, exchange: Exchange, finding: Finding) -> list[str]:
     info = finding.info
     where = info.mdn_url or "no MDN page: the name is derived by corsproxy"
-    return [
-        "",
-        f"blocked by {finding.name}",
-        f"  chromium: {finding.message(exchange.url, report.origin, report.url)}",
+    lines = ["", f"blocked by {finding.name}{_who(finding)}"]
+    sentence = finding.message(exchange.url, report.origin, report.url)
+    if finding.applies_to("chromium") and info.chromium_message:
+        lines.append(f"  chromium: {sentence}")
+    return lines + [
         f"  why:      {info.explanation}",
-        f"  fix:      {info.fix}",
+        f"  fix:      {fix(report, finding)}",
         f"  see:      {where}",
     ]
 
 
-def render_text(report: Report) -> str:
-    """The steps one by one, then one verdict line (the last line)."""
+def _preflight_lines(report: Report) -> list[str]:
     need = report.need
-    mode = "included" if report.credentials else "omitted"
-    lines = [
-        f"doctor: {report.method} {report.url} from origin {report.origin}, credentials {mode}"
-    ]
-    lines.append(f"preflight: {'needed' if need.needed else 'not needed'} — {need.reason}")
+    needs = report.needs or {}
+    by = {key: n.needed for key, n in needs.items()}
+    if len(set(by.values())) > 1:
+        yes = " and ".join(BY_KEY[k].label for k, v in by.items() if v)
+        no = " and ".join(BY_KEY[k].label for k, v in by.items() if not v)
+        lines = [f"preflight: needed in {yes}, not in {no} — {need.reason}"]
+    else:
+        lines = [f"preflight: {'needed' if need.needed else 'not needed'} — {need.reason}"]
+    lines += [f"  {quirk}" for n in needs.values() for quirk in n.quirks]
     if need.ignored_headers:
         names = ", ".join(need.ignored_headers)
         lines.append(
             f"  the browser's own headers, not counted: {names} (Cookie only with credentials)"
         )
+    return lines
+
+
+def render_text(report: Report) -> str:
+    """The steps one by one, then one verdict line (the last line)."""
+    mode = "included" if report.credentials else "omitted"
+    lines = [
+        f"doctor: {report.method} {report.url} from origin {report.origin}, credentials {mode}"
+    ]
+    lines += _preflight_lines(report)
     for number, exchange in enumerate(report.exchanges, 1):
         lines += _exchange_lines(number, exchange) + _cookie_lines(report, exchange)
-    if report.readable and not report.blocking:
+    if report.readable and not report.first_blocking:
+        hidden = [
+            f"{n} (never readable: the browser stores the cookie itself)"
+            if n in FORBIDDEN_RESPONSE
+            else n
+            for n in report.readable.hidden
+        ]
         lines += ["", f"readable by the page: {', '.join(report.readable.readable) or 'nothing'}"]
-        lines.append(f"hidden from the page: {', '.join(report.readable.hidden) or 'nothing'}")
-    lines += [f"note: {note.name}: {note.detail} — fix: {note.info.fix}" for note in report.notes]
+        lines.append(f"hidden from the page: {', '.join(hidden) or 'nothing'}")
+    lines += [
+        f"note: {note.name}: {note.detail} — fix: {fix(report, note)}" for note in report.notes
+    ]
     for exchange, finding in report.blocking:
         lines += _explain(report, exchange, finding)
-    lines += ["", _verdict_line(report)]
-    return "\n".join(lines)
+    return "\n".join([*lines, "", *_engine_lines(report), _verdict_line(report)])
+
+
+def _engine_lines(report: Report) -> list[str]:
+    """One line per engine when they do not all end alike."""
+    said = {key: _engine_said(report, key) for key in ALL_ENGINES}
+    if len(set(said.values())) == 1:
+        return []
+    return [f"{BY_KEY[key].label}: {words}" for key, words in said.items()]
+
+
+def _engine_said(report: Report, key: str) -> str:
+    hit = report.outcome(key)
+    return f"blocked ({hit[1].name_in(key)})" if hit else "allowed"
 
 
 def _verdict_line(report: Report) -> str:
-    if not report.blocking:
-        return "verdict: allowed"
-    exchange, finding = report.blocking[0]
-    return (
-        f"verdict: blocked — {finding.name}: {finding.short_message(exchange.url, report.origin)}"
-    )
+    if not report.first_blocking:
+        if not report.preflight_only:
+            return "verdict: allowed"
+        if not any(ex.kind == "preflight" for ex in report.exchanges):
+            return (
+                "verdict: allowed — no preflight is needed, and nothing was sent (--preflight-only)"
+            )
+        return "verdict: allowed so far — the preflight passed; the request itself was not sent"
+    exchange, finding = report.first_blocking or report.blocking[0]
+    where = f"{finding.name}{_who(finding)}"
+    return f"verdict: blocked — {where}: {finding.short_message(exchange.url, report.origin)}"
 
 
 def _finding_json(report: Report, exchange: Exchange | None, finding: Finding) -> dict[str, Any]:
@@ -175,7 +285,9 @@ def _finding_json(report: Report, exchange: Exchange | None, finding: Finding) -
         "message": finding.message(url, report.origin, report.url) or None,
         "explanation": info.explanation,
         "mdn_url": info.mdn_url,
-        "fix": info.fix,
+        "fix": fix(report, finding),
+        # which engine reports it, under which name (MDN's, Firefox's console category)
+        "engines": {k: finding.name_in(k) for k in ALL_ENGINES if finding.applies_to(k)},
     }
 
 
@@ -196,6 +308,19 @@ def _exchange_json(report: Report, exchange: Exchange) -> dict[str, Any]:
         "findings": [_finding_json(report, exchange, f) for f in exchange.findings],
         "note": exchange.note or None,
         "cookies": _cookies_json(report, exchange),
+        "engines": list(exchange.engines),
+    }
+
+
+def _engine_json(report: Report, key: str) -> dict[str, Any]:
+    """What this engine does: {"name": "Firefox 140 ESR", "verdict", "finding", "preflight"}."""
+    hit = report.outcome(key)
+    need = (report.needs or {}).get(key, report.need)
+    return {
+        "name": BY_KEY[key].label,
+        "verdict": "blocked" if hit else "allowed",
+        "finding": hit[1].name_in(key) if hit else None,
+        "preflight": need.needed,
     }
 
 
@@ -225,7 +350,9 @@ def render_json(report: Report) -> str:
         "findings": [_finding_json(report, ex, f) for ex, f in blocking],
         "notes": [_finding_json(report, None, f) for f in report.notes],
         "readable_headers": names,
-        "verdict": report.verdict,
-        "finding": blocking[0][1].name if blocking else None,
+        "verdict": report.verdict,  # "blocked" when any engine blocks
+        "finding": report.first_blocking[1].name if report.first_blocking else None,
+        "engines": {key: _engine_json(report, key) for key in ALL_ENGINES},
+        "preflight_only": report.preflight_only,
     }
     return json.dumps(doc, indent=2, ensure_ascii=False)

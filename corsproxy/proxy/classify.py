@@ -99,7 +99,7 @@ class Classifier:
             origin,
             headers.get("Access-Control-Request-Method"),
             # RFC 9110 §5.3: several lines of a list header are one comma-joined value.
-            ", ".join(headers.getall("Access-Control-Request-Headers", ())) or None,
+            policy.joined(headers.getall("Access-Control-Request-Headers", ())),
             headers.get("Access-Control-Request-Private-Network"),
         )
         verdict = decision.verdict

@@ -432,6 +432,32 @@ CORS_CASES: dict[str, tuple[Answer, Answer]] = {
     ),
     "max-age-a-day": ((204, [*GRANT, ("Access-Control-Max-Age", "86400")]), OK),
     "headers-star-and-authorization": ((204, _grant(allow_headers="*, authorization")), OK),
+    # Engines (tests/e2e/test_doctor_agrees.py): where Chromium and Firefox may differ.
+    "credentials-capitalized": (
+        GRANTED,
+        (
+            200,
+            [
+                ("Access-Control-Allow-Origin", "{origin}"),
+                ("Access-Control-Allow-Credentials", "True"),
+            ],
+        ),
+    ),
+    # Grants the page's origin but never `null`, as a backend with an allow-list does.
+    "not-null": (
+        (204, [(n, "{origin_not_null}" if v == "{origin}" else v) for n, v in GRANT]),
+        (200, [(n, "{origin_not_null}" if v == "{origin}" else v) for n, v in REFLECT]),
+    ),
+    "redirect-elsewhere-not-null": (
+        GRANTED,
+        (302, [*REFLECT, ("Location", "{elsewhere}/cors/not-null")]),
+    ),
+    "redirect-307-elsewhere-not-null": (
+        GRANTED,
+        (307, [*REFLECT, ("Location", "{elsewhere}/cors/not-null")]),
+    ),
+    "methods-bad-token": ((204, _grant(allow_methods="GET, P(UT")), OK),
+    "headers-bad-token": ((204, _grant(allow_headers="x-custom, x@y")), OK),
 }
 
 
@@ -444,14 +470,16 @@ async def cors_case(request: web.Request) -> web.Response:
     status, template = preflight if is_preflight else actual
     host, port = request.host.rsplit(":", 1)
     other = "127.0.0.1" if host == "localhost" else "localhost"
+    origin = request.headers.get("Origin", "")
     values = {
-        "origin": request.headers.get("Origin", ""),
+        "origin": origin,
         "method": request.headers.get("Access-Control-Request-Method", ""),
         "headers": request.headers.get("Access-Control-Request-Headers", ""),
         "host": request.host,
         "elsewhere": f"http://{other}:{port}",
         "elsewhere_authority": f"{other}:{port}",
         "origin_upper": request.headers.get("Origin", "").upper(),
+        "origin_not_null": "" if origin == "null" else origin,
     }
     response = web.json_response({"case": request.match_info["case"]}, status=status)
     for name, value in template:
