@@ -1,4 +1,4 @@
-"""The command line: serve, check, doctor, demo; turns results into text and exit codes.
+"""The command line: serve, trust, check, doctor, demo; turns results into text and exit codes.
 
 `corsproxy` (the console script) and `python -m corsproxy` both call main().
 Exit codes: 0 ok, 1 a browser would block (doctor), 2 bad use or bad configuration.
@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import ssl
 import sys
 from collections.abc import Sequence
 
@@ -47,6 +48,23 @@ def _parser() -> argparse.ArgumentParser:
         help="allowed origin (repeatable); replaces cors.allow_origins",
     )
     serve.add_argument("--log-level", metavar="L", help="debug, info, warning or error")
+    serve.add_argument(
+        "--https",
+        action="store_true",
+        default=None,
+        help="serve https with a certificate from the local authority (listen.tls: auto)",
+    )
+
+    trust = commands.add_parser(
+        "trust", help="make this machine's browsers trust the local certificate authority"
+    )
+    trust.add_argument(
+        "--system", action="store_true", help="also the system store (needs root; curl, Python)"
+    )
+    trust.add_argument(
+        "--print", action="store_true", dest="print_only", help="only print the commands"
+    )
+    trust.add_argument("--uninstall", action="store_true", help="remove it from the same stores")
 
     check = commands.add_parser("check", help="validate a config and print the effective settings")
     check.add_argument("-c", "--config", metavar="FILE", help="YAML config file")
@@ -83,7 +101,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return USAGE_ERROR
-    handler = {"serve": _serve, "check": _check, "doctor": _doctor, "demo": _demo}[args.command]
+    handler = {
+        "serve": _serve,
+        "trust": _trust,
+        "check": _check,
+        "doctor": _doctor,
+        "demo": _demo,
+    }[args.command]
     try:
         return handler(args)
     except KeyboardInterrupt:
@@ -106,6 +130,7 @@ def _load(args: argparse.Namespace, with_flags: bool):
             workers=workers,  # type: ignore[arg-type]
             allow_origins=tuple(args.allow_origins) if args.allow_origins else None,
             log_level=args.log_level,
+            https=args.https,
         )
     try:
         return load(overrides, os.environ)
@@ -126,9 +151,13 @@ def _serve(args: argparse.Namespace) -> int:
     if settings is None:
         return USAGE_ERROR
     from corsproxy.serve import server
+    from corsproxy.tls import AuthorityError
 
     try:
         return server.run(settings)
+    except ssl.SSLError as exc:
+        print(f"corsproxy: cannot use the https certificate: {exc}", file=sys.stderr)
+        return USAGE_ERROR
     except OSError as exc:
         where = f"{settings.listen.host}:{settings.listen.port}"
         reason = (exc.strerror or str(exc)).lower()
@@ -138,6 +167,15 @@ def _serve(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return USAGE_ERROR
+    except AuthorityError as exc:
+        print(f"corsproxy: {exc}; nothing was started", file=sys.stderr)
+        return USAGE_ERROR
+
+
+def _trust(args: argparse.Namespace) -> int:
+    from corsproxy.tls import trust
+
+    return trust.run(args.system, args.print_only, args.uninstall)
 
 
 def _check(args: argparse.Namespace) -> int:

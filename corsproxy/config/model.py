@@ -15,6 +15,7 @@ from corsproxy.config.checks import (
     LOG_LEVELS,
     Invalid,
     Problem,
+    check_https_flag,
     check_listen_host,
     check_log_level,
     check_origin_entry,
@@ -62,7 +63,8 @@ class Listen:
     port: int = 8080
     workers: int = 1  # processes sharing the port (SO_REUSEPORT), each with its own pool
     allowed_hosts: tuple[str, ...] = ()
-    tls: TLS | None = None
+    # "auto": a certificate from corsproxy's local authority (corsproxy/tls), made at start
+    tls: TLS | Literal["auto"] | None = None
 
 
 @dataclass(frozen=True)
@@ -143,6 +145,7 @@ class Overrides:
     workers: int | None = None
     allow_origins: tuple[str, ...] | None = None
     log_level: str | None = None
+    https: bool | None = None  # --https: listen.tls: auto
 
 
 class ConfigError(Exception):
@@ -173,6 +176,7 @@ _OVERRIDABLE = (
     ("workers", "--workers", "CORSPROXY_WORKERS", "listen.workers", _integer(check_workers)),
     ("allow_origins", "--allow-origin", "CORSPROXY_ALLOW_ORIGINS", "cors.allow_origins", None),
     ("log_level", "--log-level", "CORSPROXY_LOG_LEVEL", "log_level", check_log_level),
+    ("https", "--https", None, "listen.tls", check_https_flag),
 )
 DEFAULT_CONFIG = "corsproxy.yaml"
 _Where = dict[str, tuple[str | None, int | None]]  # key path -> (source, line) it came from
@@ -212,7 +216,7 @@ def _given(
     """(source, key, checked value) from the environment, then the flags, so flags win."""
     found = []
     for attr, flag, variable, key, check in _OVERRIDABLE:
-        text = env.get(variable, "").strip()  # an empty variable counts as unset
+        text = env.get(variable, "").strip() if variable else ""  # empty counts as unset
         for source, raw in ((variable, text or None), (flag, getattr(overrides, attr))):
             if raw is None or raw == ():
                 continue

@@ -9,15 +9,16 @@ of several processes instead.
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 import ssl
-from collections.abc import Coroutine
-from dataclasses import dataclass
+from collections.abc import Coroutine, Sequence
+from dataclasses import dataclass, replace
 from typing import TypeVar
 
 from aiohttp import web
 
-from corsproxy.config.model import Settings
+from corsproxy.config.model import TLS, Settings
 from corsproxy.http.fastpath import ProxyServer
 from corsproxy.proxy.accesslog import AccessLog
 from corsproxy.proxy.handler import Proxy
@@ -55,13 +56,32 @@ class Running:
         self.proxy.log.flush()
 
 
-def _tls_context(settings: Settings) -> ssl.SSLContext | None:
+def tls_context(settings: Settings) -> ssl.SSLContext | None:
+    """The server side of TLS: the user's files, or for `auto` the local authority's leaf (issued
+    here when run() has not resolved it already, as for tests that call start() directly)."""
     tls = settings.listen.tls
     if tls is None:
         return None
+    if tls == "auto":
+        tls = resolve_tls(settings)[0].listen.tls
+        assert isinstance(tls, TLS)
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(tls.cert, tls.key)
     return context
+
+
+def resolve_tls(settings: Settings) -> tuple[Settings, list[str]]:
+    """`listen.tls: auto` becomes the leaf's file, issued (or reissued) now, and the lines that
+    say who signed it and how to trust it. Raises AuthorityError. Other settings pass as they are.
+    """
+    if settings.listen.tls != "auto":
+        return settings, []
+    from corsproxy.tls.leaf import leaf_for, start_notes  # loads cryptography: only for https
+
+    listen = settings.listen
+    leaf = leaf_for(listen.host, listen.allowed_hosts, os.environ)
+    files = TLS(str(leaf.path), str(leaf.path))
+    return replace(settings, listen=replace(listen, tls=files)), start_notes(leaf)
 
 
 async def start(
@@ -70,10 +90,12 @@ async def start(
     port: int | None = None,
     header_timeout: float = HEADER_TIMEOUT,
     reuse_port: bool = False,
+    ssl_context: ssl.SSLContext | None = None,
 ) -> Running:
     """Start serving on settings.listen (or on `port`, 0 for a free one).
 
     reuse_port: other processes serve the same port too (SO_REUSEPORT), as listen.workers does.
+    ssl_context: made already (by the workers' parent, once); else from settings.listen.tls.
     """
     proxy = Proxy(settings, log)
     await proxy.start()
@@ -88,7 +110,7 @@ async def start(
     await runner.setup()
     host = settings.listen.host
     bind_port = settings.listen.port if port is None else port
-    context = _tls_context(settings)
+    context = ssl_context or tls_context(settings)
     try:
         listener = Listener(runner.server, host, bind_port, context, reuse_port=reuse_port)
     except BaseException:
@@ -157,8 +179,8 @@ def raise_open_files_limit() -> str | None:
     return None
 
 
-async def serve_forever(settings: Settings) -> None:
-    """Serve until SIGTERM or SIGINT, then drain and return."""
+async def serve_forever(settings: Settings, notes: Sequence[str] = ()) -> None:
+    """Serve until SIGTERM or SIGINT, then drain and return; `notes` follow the start-up line."""
     log = AccessLog(settings.log_level)
     low_limit = raise_open_files_limit()
     # Signal handlers first: once the start-up line is out, SIGTERM must mean "drain".
@@ -168,6 +190,8 @@ async def serve_forever(settings: Settings) -> None:
         loop.add_signal_handler(sig, stop.set)
     running = await start(settings, log)
     log.message(banner(running))
+    for note in notes:
+        log.message(note)
     if low_limit:
         log.message(f"corsproxy: warning: {low_limit}")
     for warning in settings.warnings:
@@ -180,12 +204,14 @@ async def serve_forever(settings: Settings) -> None:
 
 
 def run(settings: Settings) -> int:
-    """Blocking entry point for `corsproxy serve`; uvloop is used when installed."""
+    """Blocking entry point for `corsproxy serve`; uvloop is used when installed. The https
+    certificate is settled here, once, before any worker is forked."""
+    settings, notes = resolve_tls(settings)
     if settings.listen.workers > 1:
         from corsproxy.serve import workers
 
-        return workers.run(settings)
-    run_loop(serve_forever(settings))
+        return workers.run(settings, notes=notes)
+    run_loop(serve_forever(settings, notes))
     return 0
 
 

@@ -20,9 +20,11 @@ import os
 import selectors
 import signal
 import socket
+import ssl
 import sys
 import time
 import traceback
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import NoReturn
 
@@ -36,14 +38,18 @@ STOP_SECONDS = server.DRAIN_SECONDS + 5.0  # after SIGTERM; a worker still there
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 
-def run(settings: Settings, port: int | None = None) -> int:
+def run(settings: Settings, port: int | None = None, notes: Sequence[str] = ()) -> int:
     """Serve with settings.listen.workers processes until SIGTERM or SIGINT; returns 0, or 1 when
     workers keep dying as they start. Raises OSError when the port cannot be had, before any
-    worker exists, so `corsproxy serve` reports it as for one process."""
+    worker exists, so `corsproxy serve` reports it as for one process. `notes` follow the
+    start-up line (who signed the https certificate)."""
     low_limit = server.raise_open_files_limit()  # before the forks: every worker inherits it
+    # Loaded once, here: every worker (a replacement too) serves this very certificate, even if
+    # another corsproxy reissues the leaf file meanwhile.
+    context = server.tls_context(settings)
     reserved = reserve(settings.listen.host, settings.listen.port if port is None else port)
     try:
-        return Supervisor(settings, reserved, low_limit).run()
+        return Supervisor(settings, reserved, low_limit, context, notes).run()
     finally:
         for sock in reserved:
             sock.close()
@@ -97,9 +103,16 @@ class Supervisor:
     """The parent: forks, watches, replaces and stops the workers; it alone prints status."""
 
     def __init__(
-        self, settings: Settings, reserved: list[socket.socket], low_limit: str | None
+        self,
+        settings: Settings,
+        reserved: list[socket.socket],
+        low_limit: str | None,
+        context: ssl.SSLContext | None = None,
+        notes: Sequence[str] = (),
     ) -> None:
         self.settings = settings
+        self.context = context
+        self.notes = tuple(notes)
         self.count = settings.listen.workers
         self.port: int = reserved[0].getsockname()[1]
         self.reserved = reserved
@@ -188,6 +201,8 @@ class Supervisor:
         self.announced = True
         url = server.listen_url(self.settings, self.port)
         self.log.message(server.start_line(self.settings, url, self.uvloop, self.count))
+        for note in self.notes:
+            self.log.message(note)
         if self.low_limit:
             self.log.message(f"corsproxy: warning: {self.low_limit}")
         for warning in self.settings.warnings:
@@ -276,7 +291,8 @@ class Supervisor:
             signal.signal(signal.SIGCHLD, signal.SIG_DFL)
             signal.pthread_sigmask(signal.SIG_SETMASK, mask)
             self._close_inherited()
-            code = server.run_loop(_serve(self.settings, self.port, ready_fd, self.lifeline_r))
+            serving = _serve(self.settings, self.port, ready_fd, self.lifeline_r, self.context)
+            code = server.run_loop(serving)
         except BaseException:
             traceback.print_exc()
         finally:
@@ -319,7 +335,13 @@ def _send(pid: int, sig: int) -> None:
         os.kill(pid, sig)
 
 
-async def _serve(settings: Settings, port: int, ready_fd: int, lifeline_fd: int) -> int:
+async def _serve(
+    settings: Settings,
+    port: int,
+    ready_fd: int,
+    lifeline_fd: int,
+    context: ssl.SSLContext | None = None,
+) -> int:
     """One worker: listen on the shared port, say so, serve until SIGTERM, drain as one process
     does. The parent vanishing (SIGKILL) stops it too, so no worker keeps the port orphaned."""
     log = AccessLog(settings.log_level)
@@ -333,7 +355,7 @@ async def _serve(settings: Settings, port: int, ready_fd: int, lifeline_fd: int)
 
     loop.add_reader(lifeline_fd, orphaned)
     try:
-        running = await server.start(settings, log, port=port, reuse_port=True)
+        running = await server.start(settings, log, port=port, reuse_port=True, ssl_context=context)
     except OSError as error:  # the port, or the TLS files (ssl.SSLError is an OSError)
         log.message(f"corsproxy: worker {os.getpid()} cannot start: {error.strerror or error}")
         return 1
