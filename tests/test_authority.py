@@ -25,6 +25,7 @@ from corsproxy.tls.leaf import (
     leaf_for,
     read_leaf,
     reissue_reason,
+    start_notes,
     wanted_names,
 )
 
@@ -401,3 +402,32 @@ def test_ip_names_compare_in_their_short_form(env) -> None:
     leaf = leaf_for("127.0.0.1", ("[2001:DB8:0:0::1]",), env, NOW)
     assert "2001:db8::1" in leaf.names
     assert leaf_for("127.0.0.1", ("[2001:db8::1]",), env, NOW).issued_because is None
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX permissions")
+def test_a_key_others_can_read_is_warned_about_at_start(env) -> None:
+    leaf = leaf_for("127.0.0.1", (), env, NOW)
+    assert not any("warning" in note for note in start_notes(leaf))
+    leaf.authority.key_path.chmod(0o644)
+    key = leaf.authority.key_path
+    assert start_notes(leaf)[-1] == (
+        f"corsproxy: warning: {key} can be read by other users, who could then make "
+        f"certificates your browsers trust; chmod 600 {key}"
+    )
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="a shell script stands in for mkcert")
+def test_the_start_notes_name_mkcert_and_how_it_is_trusted(env, tmp_path: Path) -> None:
+    caroot = tmp_path / "mkcert"
+    caroot.mkdir()
+    made = create_authority(caroot, NOW)
+    made.cert_path.rename(caroot / "rootCA.pem")
+    made.key_path.rename(caroot / "rootCA-key.pem")
+    fake_mkcert(tmp_path / "bin", caroot)
+    leaf = leaf_for("127.0.0.1", (), {**env, "PATH": str(tmp_path / "bin")}, NOW)
+    assert start_notes(leaf) == [
+        "corsproxy: https certificate for localhost, 127.0.0.1, ::1 (until "
+        f"{leaf.not_after:%Y-%m-%d}; issued now: there was none yet), signed by mkcert's "
+        f"authority {caroot / 'rootCA.pem'}",
+        "corsproxy: browsers trust it once `mkcert -install` (or `corsproxy trust`) has run",
+    ]

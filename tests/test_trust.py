@@ -242,6 +242,7 @@ def heading(env: dict[str, str]) -> tuple[str, str]:
     return str(authority.cert_path), authority.nickname
 
 
+@needs_certutil  # without it, each NSS store's commands come with the reason they were skipped
 def test_print_shows_the_commands_and_changes_nothing(user: dict[str, str]) -> None:
     status, output = trust(user, "--print")
     home, data = user["HOME"], user["CORSPROXY_HOME"]
