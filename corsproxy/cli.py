@@ -150,11 +150,16 @@ def _serve(args: argparse.Namespace) -> int:
     settings = _load(args, with_flags=True)
     if settings is None:
         return USAGE_ERROR
-    from corsproxy.serve import server
+    from corsproxy.serve import server, workers
     from corsproxy.tls import AuthorityError
 
     try:
-        return server.run(settings)
+        # listen.tls: auto is settled here, once, before any worker is forked.
+        settings, notes = server.resolve_tls(settings)
+        if settings.listen.workers > 1:
+            return workers.run(settings, notes=notes)
+        server.run_loop(server.serve_forever(settings, notes))
+        return 0
     except ssl.SSLError as exc:
         print(f"corsproxy: cannot use the https certificate: {exc}", file=sys.stderr)
         return USAGE_ERROR

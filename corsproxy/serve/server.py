@@ -56,7 +56,7 @@ class Running:
         self.proxy.log.flush()
 
 
-def tls_context(settings: Settings) -> ssl.SSLContext | None:
+def _tls_context(settings: Settings) -> ssl.SSLContext | None:
     """The server side of TLS: the user's files, or for `auto` the local authority's leaf (issued
     here when run() has not resolved it already, as for tests that call start() directly)."""
     tls = settings.listen.tls
@@ -90,12 +90,10 @@ async def start(
     port: int | None = None,
     header_timeout: float = HEADER_TIMEOUT,
     reuse_port: bool = False,
-    ssl_context: ssl.SSLContext | None = None,
 ) -> Running:
     """Start serving on settings.listen (or on `port`, 0 for a free one).
 
     reuse_port: other processes serve the same port too (SO_REUSEPORT), as listen.workers does.
-    ssl_context: made already (by the workers' parent, once); else from settings.listen.tls.
     """
     proxy = Proxy(settings, log)
     await proxy.start()
@@ -110,7 +108,7 @@ async def start(
     await runner.setup()
     host = settings.listen.host
     bind_port = settings.listen.port if port is None else port
-    context = ssl_context or tls_context(settings)
+    context = _tls_context(settings)
     try:
         listener = Listener(runner.server, host, bind_port, context, reuse_port=reuse_port)
     except BaseException:
@@ -201,18 +199,6 @@ async def serve_forever(settings: Settings, notes: Sequence[str] = ()) -> None:
         log.message("corsproxy: stopping (draining in-flight requests)")
     finally:
         await running.stop()
-
-
-def run(settings: Settings) -> int:
-    """Blocking entry point for `corsproxy serve`; uvloop is used when installed. The https
-    certificate is settled here, once, before any worker is forked."""
-    settings, notes = resolve_tls(settings)
-    if settings.listen.workers > 1:
-        from corsproxy.serve import workers
-
-        return workers.run(settings, notes=notes)
-    run_loop(serve_forever(settings, notes))
-    return 0
 
 
 def run_loop(main: Coroutine[object, object, T]) -> T:

@@ -20,7 +20,6 @@ import os
 import selectors
 import signal
 import socket
-import ssl
 import sys
 import time
 import traceback
@@ -44,12 +43,9 @@ def run(settings: Settings, port: int | None = None, notes: Sequence[str] = ()) 
     worker exists, so `corsproxy serve` reports it as for one process. `notes` follow the
     start-up line (who signed the https certificate)."""
     low_limit = server.raise_open_files_limit()  # before the forks: every worker inherits it
-    # Loaded once, here: every worker (a replacement too) serves this very certificate, even if
-    # another corsproxy reissues the leaf file meanwhile.
-    context = server.tls_context(settings)
     reserved = reserve(settings.listen.host, settings.listen.port if port is None else port)
     try:
-        return Supervisor(settings, reserved, low_limit, context, notes).run()
+        return Supervisor(settings, reserved, low_limit, notes).run()
     finally:
         for sock in reserved:
             sock.close()
@@ -107,11 +103,9 @@ class Supervisor:
         settings: Settings,
         reserved: list[socket.socket],
         low_limit: str | None,
-        context: ssl.SSLContext | None = None,
         notes: Sequence[str] = (),
     ) -> None:
         self.settings = settings
-        self.context = context
         self.notes = tuple(notes)
         self.count = settings.listen.workers
         self.port: int = reserved[0].getsockname()[1]
@@ -291,8 +285,7 @@ class Supervisor:
             signal.signal(signal.SIGCHLD, signal.SIG_DFL)
             signal.pthread_sigmask(signal.SIG_SETMASK, mask)
             self._close_inherited()
-            serving = _serve(self.settings, self.port, ready_fd, self.lifeline_r, self.context)
-            code = server.run_loop(serving)
+            code = server.run_loop(_serve(self.settings, self.port, ready_fd, self.lifeline_r))
         except BaseException:
             traceback.print_exc()
         finally:
@@ -335,13 +328,7 @@ def _send(pid: int, sig: int) -> None:
         os.kill(pid, sig)
 
 
-async def _serve(
-    settings: Settings,
-    port: int,
-    ready_fd: int,
-    lifeline_fd: int,
-    context: ssl.SSLContext | None = None,
-) -> int:
+async def _serve(settings: Settings, port: int, ready_fd: int, lifeline_fd: int) -> int:
     """One worker: listen on the shared port, say so, serve until SIGTERM, drain as one process
     does. The parent vanishing (SIGKILL) stops it too, so no worker keeps the port orphaned."""
     log = AccessLog(settings.log_level)
@@ -355,7 +342,7 @@ async def _serve(
 
     loop.add_reader(lifeline_fd, orphaned)
     try:
-        running = await server.start(settings, log, port=port, reuse_port=True, ssl_context=context)
+        running = await server.start(settings, log, port=port, reuse_port=True)
     except OSError as error:  # the port, or the TLS files (ssl.SSLError is an OSError)
         log.message(f"corsproxy: worker {os.getpid()} cannot start: {error.strerror or error}")
         return 1

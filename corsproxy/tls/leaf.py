@@ -1,8 +1,8 @@
 """The certificate `listen.tls: auto` serves: every name the browser may use, signed by the
 local authority, kept in CORSPROXY_HOME and reissued when its names change or expiry nears.
 
-server.run() calls leaf_for() once, before any worker is forked; the names and the reissue
-decision are pure functions (wanted_names, reissue_reason), table-tested.
+`corsproxy serve` calls leaf_for() once (server.resolve_tls), before any worker is forked; the
+names and the reissue decision are pure functions (wanted_names, reissue_reason), table-tested.
 """
 
 from __future__ import annotations
