@@ -2,6 +2,9 @@
 #   docker run --rm -p 127.0.0.1:8080:8080 -e CORSPROXY_UPSTREAM=http://host.docker.internal:8000 \
 #     --add-host=host.docker.internal:host-gateway corsproxy
 # A config file mounted at /config/corsproxy.yaml is picked up when present (WORKDIR /config).
+# HTTPS (`serve --https`): mount a volume at /data (CORSPROXY_HOME) so that the local certificate
+# authority, trusted once by the browsers, outlives the container: -v corsproxy-data:/data
+# (docs/https.md).
 FROM python:3.12-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -16,7 +19,8 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 RUN groupadd --gid 10001 corsproxy \
  && useradd --uid 10001 --gid 10001 --no-create-home --no-log-init --home-dir /nonexistent \
         --shell /usr/sbin/nologin corsproxy \
- && mkdir /config
+ && mkdir /config \
+ && install -d -o 10001 -g 10001 -m 700 /data
 
 # Dependencies first, read from pyproject.toml (runtime deps + the "fast" extra, uvloop),
 # so this layer is rebuilt only when pyproject.toml changes, not on every source edit.
@@ -43,6 +47,9 @@ USER 10001:10001
 # Inside a container the proxy must listen on all of the container's interfaces, or a
 # published port cannot reach it; publish it on the host's loopback only (-p 127.0.0.1:8080:8080).
 ENV CORSPROXY_HOST=0.0.0.0
+# `serve --https` keeps its certificate authority here (the user has no home): owned by the user
+# above, readable by it only; a named volume mounted here starts with that ownership.
+ENV CORSPROXY_HOME=/data
 EXPOSE 8080
 
 # Standard library only (slim has no curl). No proxy environment variables are followed (the

@@ -1,4 +1,4 @@
-"""The command line: serve, check, doctor, demo; turns results into text and exit codes.
+"""The command line: serve, trust, check, doctor, demo; turns results into text and exit codes.
 
 `corsproxy` (the console script) and `python -m corsproxy` both call main().
 Exit codes: 0 ok, 1 a browser would block (doctor), 2 bad use or bad configuration.
@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import ssl
 import sys
 from collections.abc import Sequence
 
@@ -78,6 +79,23 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--open", action="store_true", help="open the inspector in the default browser"
     )
+    serve.add_argument(
+        "--https",
+        action="store_true",
+        default=None,
+        help="serve https with a certificate from the local authority (listen.tls: auto)",
+    )
+
+    trust = commands.add_parser(
+        "trust", help="make this machine's browsers trust the local certificate authority"
+    )
+    trust.add_argument(
+        "--system", action="store_true", help="also the system store (needs root; curl, Python)"
+    )
+    trust.add_argument(
+        "--print", action="store_true", dest="print_only", help="only print the commands"
+    )
+    trust.add_argument("--uninstall", action="store_true", help="remove it from the same stores")
 
     check = commands.add_parser(
         "check",
@@ -188,7 +206,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return USAGE_ERROR
-    handler = {"serve": _serve, "check": _check, "doctor": _doctor, "demo": _demo}[args.command]
+    handler = {
+        "serve": _serve,
+        "trust": _trust,
+        "check": _check,
+        "doctor": _doctor,
+        "demo": _demo,
+    }[args.command]
     try:
         return handler(args)
     except KeyboardInterrupt:
@@ -212,6 +236,7 @@ def _load(args: argparse.Namespace, with_flags: bool):
             allow_origins=tuple(args.allow_origins) if args.allow_origins else None,
             log_level=args.log_level,
             inspector=args.inspector,
+            https=args.https,
         )
     try:
         return load(overrides, os.environ)
@@ -233,13 +258,19 @@ def _serve(args: argparse.Namespace) -> int:
         return USAGE_ERROR
     from corsproxy.inspector import web as inspector_web
     from corsproxy.serve import server, workers
+    from corsproxy.tls import AuthorityError
 
     settings = inspector_web.with_token(settings)  # one token for every worker
     try:
+        # listen.tls: auto is settled here, once, before any worker is forked.
+        settings, notes = server.resolve_tls(settings)
         if settings.listen.workers > 1:
-            return workers.run(settings, open_inspector=args.open)
-        server.run_loop(server.serve_forever(settings, open_inspector=args.open))
+            return workers.run(settings, open_inspector=args.open, notes=notes)
+        server.run_loop(server.serve_forever(settings, open_inspector=args.open, notes=notes))
         return 0
+    except ssl.SSLError as exc:
+        print(f"corsproxy: cannot use the https certificate: {exc}", file=sys.stderr)
+        return USAGE_ERROR
     except OSError as exc:
         where = f"{settings.listen.host}:{settings.listen.port}"
         reason = (exc.strerror or str(exc)).lower()
@@ -249,6 +280,15 @@ def _serve(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return USAGE_ERROR
+    except AuthorityError as exc:
+        print(f"corsproxy: {exc}; nothing was started", file=sys.stderr)
+        return USAGE_ERROR
+
+
+def _trust(args: argparse.Namespace) -> int:
+    from corsproxy.tls import trust
+
+    return trust.run(args.system, args.print_only, args.uninstall)
 
 
 def _check(args: argparse.Namespace) -> int:

@@ -36,14 +36,19 @@ class ProxyProcess:
             cwd=cwd,
         )
         self.banner = self.process.stdout.readline().strip()
+        self.notes: list[str] = []  # start-up lines inspector_line() passed over
         if not self.banner.startswith("corsproxy: http"):
             rest = self.process.communicate(timeout=10)[0]
             raise RuntimeError(f"corsproxy did not start: {self.banner}\n{rest}")
 
     def inspector_line(self) -> str:
-        """The line after the banner: `inspector: http://localhost:PORT/__corsproxy/?token=...`
+        """The line after the banner (and the https notes, kept in .notes):
+        `inspector: http://localhost:PORT/__corsproxy/?token=...`
         (none comes with --no-inspector: do not call this then, it would wait for ever)."""
         line = self.process.stdout.readline().strip()
+        while line.startswith("corsproxy: ") and "inspector" not in line:  # https notes first
+            self.notes.append(line)
+            line = self.process.stdout.readline().strip()
         if not line.startswith("inspector: "):
             raise RuntimeError(f"no inspector line after the banner: {line!r}")
         return line

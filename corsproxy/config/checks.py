@@ -304,6 +304,18 @@ def readable_file(base_dir: str) -> Check:
     return check
 
 
+def check_tls_auto(value: object) -> str:
+    """`listen.tls: auto`, the one word it takes; files are given as a mapping."""
+    if value == "auto":
+        return "auto"
+    raise expected("auto, or a mapping such as {cert: cert.pem, key: key.pem}", value)
+
+
+def check_https_flag(value: object) -> str | None:
+    """--https (True) means `listen.tls: auto`; absent (None or False) leaves listen.tls alone."""
+    return "auto" if value is True else None
+
+
 def check_tls_pair(cert: str, key: str) -> None:
     """Load the pair now, so a wrong or mismatched file is a config error, not a crash later."""
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)

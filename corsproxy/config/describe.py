@@ -52,7 +52,12 @@ def describe(settings: Settings) -> str:
     """Everything `serve` would use, in the order a request meets it, then any warnings."""
     source = settings.source or "no config file (defaults, environment and flags)"
     listen = settings.listen
-    tls = f"cert {listen.tls.cert}, key {listen.tls.key}" if listen.tls else "none (plain http)"
+    if listen.tls == "auto":
+        tls = "auto   # a certificate from the local authority; see corsproxy trust --print"
+    elif listen.tls:
+        tls = f"cert {listen.tls.cert}, key {listen.tls.key}"
+    else:
+        tls = "none (plain http)"
     lines = [
         f"# effective settings, defaults filled in; from {source}",
         "listen:",

@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from corsproxy.config.checks import (
     Invalid,
@@ -29,6 +29,7 @@ from corsproxy.config.checks import (
     check_port,
     check_prefix,
     check_seconds,
+    check_tls_auto,
     check_tls_pair,
     check_upstream,
     check_workers,
@@ -184,7 +185,9 @@ def _listen(r: Reader, value: Value | None, base_dir: str) -> Listen:
     return Listen(**r.fields(items, "listen", LISTEN_CHECKS), tls=tls)
 
 
-def _tls(r: Reader, value: Value, base_dir: str) -> TLS | None:
+def _tls(r: Reader, value: Value, base_dir: str) -> TLS | Literal["auto"] | None:
+    if value.data is not None and not isinstance(value.data, dict):
+        return r.field(value, "listen.tls", check_tls_auto)
     items = r.mapping(value, "listen.tls", ["cert", "key"])
     if not isinstance(value.data, dict) or items is None:
         return None

@@ -15,6 +15,7 @@ from corsproxy.config.checks import (
     Invalid,
     Problem,
     check_bool,
+    check_https_flag,
     check_inspector_token,
     check_listen_host,
     check_log_level,
@@ -40,6 +41,7 @@ class Overrides:
     log_level: str | None = None
     inspector: bool | None = None  # False: --no-inspector
     inspector_token: str | None = None  # no flag: CORSPROXY_INSPECTOR_TOKEN only
+    https: bool | None = None  # --https: listen.tls: auto
 
 
 class ConfigError(Exception):
@@ -78,6 +80,7 @@ _OVERRIDABLE = (
         "inspector.token",
         check_inspector_token,
     ),
+    ("https", "--https", None, "listen.tls", check_https_flag),
 )
 DEFAULT_CONFIG = "corsproxy.yaml"
 _Where = dict[str, tuple[str | None, int | None]]  # key path -> (source, line) it came from

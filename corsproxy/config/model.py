@@ -45,7 +45,8 @@ class Listen:
     port: int = 8080
     workers: int = 1  # processes sharing the port (SO_REUSEPORT), each with its own pool
     allowed_hosts: tuple[str, ...] = ()
-    tls: TLS | None = None
+    # "auto": a certificate from corsproxy's local authority (corsproxy/tls), made at start
+    tls: TLS | Literal["auto"] | None = None
 
 
 @dataclass(frozen=True)

@@ -15,14 +15,14 @@ import signal
 import ssl
 import threading
 import webbrowser
-from collections.abc import Callable, Coroutine
-from dataclasses import dataclass
+from collections.abc import Callable, Coroutine, Sequence
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, TypeVar
 
 from aiohttp import web
 
 from corsproxy.config.describe import source_line
-from corsproxy.config.model import Settings
+from corsproxy.config.model import TLS, Settings
 from corsproxy.http import fastpath
 from corsproxy.http.parser import ProxyServer
 from corsproxy.inspector import web as inspector_web
@@ -70,12 +70,31 @@ class Running:
 
 
 def _tls_context(settings: Settings) -> ssl.SSLContext | None:
+    """The server side of TLS: the user's files, or for `auto` the local authority's leaf (issued
+    here when run() has not resolved it already, as for tests that call start() directly)."""
     tls = settings.listen.tls
     if tls is None:
         return None
+    if tls == "auto":
+        tls = resolve_tls(settings)[0].listen.tls
+        assert isinstance(tls, TLS)
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(tls.cert, tls.key)
     return context
+
+
+def resolve_tls(settings: Settings) -> tuple[Settings, list[str]]:
+    """`listen.tls: auto` becomes the leaf's file, issued (or reissued) now, and the lines that
+    say who signed it and how to trust it. Raises AuthorityError. Other settings pass as they are.
+    """
+    if settings.listen.tls != "auto":
+        return settings, []
+    from corsproxy.tls.leaf import leaf_for, start_notes  # loads cryptography: only for https
+
+    listen = settings.listen
+    leaf = leaf_for(listen.host, listen.allowed_hosts, os.environ)
+    files = TLS(str(leaf.path), str(leaf.path))
+    return replace(settings, listen=replace(listen, tls=files)), start_notes(leaf)
 
 
 async def start(
@@ -190,8 +209,11 @@ def raise_open_files_limit() -> str | None:
     return None
 
 
-async def serve_forever(settings: Settings, open_inspector: bool = False) -> None:
-    """Serve until SIGTERM or SIGINT, then drain and return."""
+async def serve_forever(
+    settings: Settings, open_inspector: bool = False, notes: Sequence[str] = ()
+) -> None:
+    """Serve until SIGTERM or SIGINT, then drain and return; `notes` (who signed the https
+    certificate) follow the start-up lines."""
     log = AccessLog(settings.log_level)
     low_limit = raise_open_files_limit()
     # Signal handlers first: once the start-up line is out, SIGTERM must mean "drain".
@@ -201,8 +223,10 @@ async def serve_forever(settings: Settings, open_inspector: bool = False) -> Non
         loop.add_signal_handler(sig, stop.set)
     running = await start(settings, log)
     log.message(banner(running))  # first: scripts and tests read it as "ready"
+    for note in notes:  # who signed the https certificate, and how to trust it
+        log.message(note)
     url = running.proxy.inspector.url if running.proxy.inspector else None
-    announce_inspector(log, url, open_inspector)  # second: the inspector's URL, token included
+    announce_inspector(log, url, open_inspector)  # the inspector's URL, token included
     log.message(source_line(settings))
     if low_limit:
         log.message(f"corsproxy: warning: {low_limit}")

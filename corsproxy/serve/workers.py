@@ -24,7 +24,7 @@ import socket
 import sys
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import NoReturn
 
@@ -41,15 +41,21 @@ STOP_SECONDS = server.DRAIN_SECONDS + 5.0  # after SIGTERM; a worker still there
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 
-def run(settings: Settings, port: int | None = None, open_inspector: bool = False) -> int:
+def run(
+    settings: Settings,
+    port: int | None = None,
+    open_inspector: bool = False,
+    notes: Sequence[str] = (),
+) -> int:
     """Serve with settings.listen.workers processes until SIGTERM or SIGINT; returns 0, or 1 when
     workers keep dying as they start. Raises OSError when the port cannot be had, before any
-    worker exists, so `corsproxy serve` reports it as for one process."""
+    worker exists, so `corsproxy serve` reports it as for one process. `notes` follow the
+    start-up line (who signed the https certificate)."""
     low_limit = server.raise_open_files_limit()  # before the forks: every worker inherits it
     settings = inspector_web.with_token(settings)  # one token, made before the forks
     reserved = reserve(settings.listen.host, settings.listen.port if port is None else port)
     try:
-        return Supervisor(settings, reserved, low_limit, open_inspector).run()
+        return Supervisor(settings, reserved, low_limit, open_inspector, notes).run()
     finally:
         for sock in reserved:
             sock.close()
@@ -109,9 +115,11 @@ class Supervisor:
         reserved: list[socket.socket],
         low_limit: str | None,
         open_inspector: bool = False,
+        notes: Sequence[str] = (),
     ) -> None:
         self.settings = settings
         self.open_inspector = open_inspector
+        self.notes = tuple(notes)
         self.count = settings.listen.workers
         self.port: int = reserved[0].getsockname()[1]
         self.reserved = reserved
@@ -205,6 +213,8 @@ class Supervisor:
         self.announced = True
         url = server.listen_url(self.settings, self.port)
         self.log.message(server.start_line(self.settings, url, self.uvloop, self.count))
+        for note in self.notes:
+            self.log.message(note)
         inspector = inspector_web.printed_url(self.settings, self.port)
         server.announce_inspector(self.log, inspector, self.open_inspector)
         self.log.message(source_line(self.settings))

@@ -1,8 +1,8 @@
 """Debian's firefox-esr, headless, driven over Marionette with the marionette-driver package,
 as tests/e2e/test_doctor_agrees.py needs it: the web console's CORS messages read from the chrome
 side. (tests/e2e/firefox.py drives the same Firefox for pages, fetches and cookies.)
-the second engine of tests/e2e/test_doctor_agrees.py. Self-contained (no playwright).
 
+Self-contained (no playwright).
 Firefox is started by hand (`firefox-esr --headless --marionette --profile DIR`) with a
 profile whose user.js asks for Marionette on port 0; Firefox then writes the port it took to
 DIR/MarionetteActivePort, so no free port is guessed. The page-side API is small: navigate(),
