@@ -34,6 +34,7 @@ from targets import Target
 
 HERE = Path(__file__).resolve().parent
 ADD_PEERS = "add it with: python bench/bench.py --peers"
+Starter = tuple[str, bool, Callable[[], Target]]  # (name, installed, start)
 
 
 def parse_args() -> argparse.Namespace:
@@ -83,7 +84,7 @@ def start_all(workdir: Path, options: argparse.Namespace, found: list[Target]) -
     found.append(upstream)
     up = int(upstream.base.rsplit(":", 1)[1])
     skipped: list[str] = []
-    starters: list[tuple[str, bool, Callable[[], Target]]] = [
+    starters: list[Starter] = [
         (
             "nginx",
             bool(targets.nginx_binary()),
@@ -118,9 +119,7 @@ def start_all(workdir: Path, options: argparse.Namespace, found: list[Target]) -
     return skipped
 
 
-def corsproxy_rows(
-    workdir: Path, up: int, options: argparse.Namespace
-) -> list[tuple[str, bool, Callable[[], Target]]]:
+def corsproxy_rows(workdir: Path, up: int, options: argparse.Namespace) -> list[Starter]:
     """One starter per --corsproxy-row: the common --corsproxy-arg flags, then the row's own."""
 
     def starter(flags: str) -> Callable[[], Target]:
@@ -192,8 +191,8 @@ def machine_line() -> str:
 def machine_lines(found: list[Target]) -> list[str]:
     """Where and what was measured: machine, commit, versions, corsproxy's start-up line."""
     lines = [machine_line(), f"wrk: {command_output(['wrk', '-v'])}"]
-    if targets.nginx_binary():
-        lines.append(f"nginx: {command_output([targets.nginx_binary(), '-v'])}")
+    if nginx := targets.nginx_binary():
+        lines.append(f"nginx: {command_output([nginx, '-v'])}")
     if shutil.which("node") and any("Node" in t.name for t in found):
         lines.append(f"node: {command_output(['node', '--version'])}")
     for target in found:

@@ -22,10 +22,10 @@ def fetch(url: str, method: str, headers: dict[str, str], body: bytes | None = N
     if parts.scheme == "https":  # corsproxy --https: a certificate from the bench's own authority
         unverified = ssl._create_unverified_context()
         connection = http.client.HTTPSConnection(
-            parts.hostname, parts.port, timeout=30, context=unverified
+            parts.hostname or "", parts.port, timeout=30, context=unverified
         )
     else:
-        connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
+        connection = http.client.HTTPConnection(parts.hostname or "", parts.port, timeout=30)
     try:
         target = parts.path + (f"?{parts.query}" if parts.query else "")
         connection.request(method, target, body=body, headers={"Origin": ORIGIN, **headers})

@@ -20,14 +20,13 @@ import argparse
 import json
 import math
 import os
-import shlex
 import statistics
 import sys
 import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -38,7 +37,7 @@ import targets
 from report import Column
 from targets import Target
 
-from bench import command_output, machine_line
+from bench import Starter, command_output, corsproxy_rows, machine_line
 
 HERE = Path(__file__).resolve().parent
 CHROMIUM = os.environ.get("CORSPROXY_CHROMIUM", "/usr/bin/chromium")
@@ -130,26 +129,12 @@ def page_server() -> Iterator[str]:
         server.server_close()
 
 
-def start_all(
-    workdir: Path, origin: str, options: argparse.Namespace, started: list[Target]
-) -> list[str]:
-    """The upstream first, then every target installed, into started; lines for the skipped."""
-    (workdir / "www").mkdir()
-    workdir.chmod(0o755)
-    upstream = targets.start_upstream(workdir)
-    started.append(upstream)
-    up = int(upstream.base.rsplit(":", 1)[1])
-    common = options.corsproxy_arg
-    starters: list[tuple[str, bool, Callable[[], Target]]] = [
+def starters(workdir: Path, up: int, origin: str, options: argparse.Namespace) -> list[Starter]:
+    """(kind, installed, start) per target, as --only and --validate ask."""
+    found: list[Starter] = [
         ("nginx", bool(targets.nginx_binary()), lambda: targets.start_nginx_cors(workdir, up, "")),
-        ("corsproxy", True, lambda: targets.start_corsproxy(workdir, up, common)),
-    ]
-    for flags in options.corsproxy_row:
-        extra = [*common, *shlex.split(flags)]
-        starters.append(  # counted as "corsproxy" by --only
-            (flags, True, lambda e=extra, f=flags: targets.start_corsproxy(workdir, up, e, label=f))
-        )
-    starters += [
+        ("corsproxy", True, lambda: targets.start_corsproxy(workdir, up, options.corsproxy_arg)),
+        *corsproxy_rows(workdir, up, options),
         ("reference", True, lambda: targets.start_reference(workdir, up, origin)),
         (
             "cors-anywhere",
@@ -162,17 +147,29 @@ def start_all(
             lambda: targets.start_local_cors_proxy(workdir, up, origin),
         ),
     ]
-    if options.only:
-        starters = [s for s in starters if (s[0] if s[0] in KINDS else "corsproxy") in options.only]
+    if options.only:  # a --corsproxy-row counts as corsproxy
+        found = [s for s in found if s[0].split(" ")[0] in options.only]
     if options.validate:
         slowed = lambda: targets.start_reference(workdir, up, origin, options.delay_ms)  # noqa: E731
-        starters.append(("slowed reference", True, slowed))
+        found.append(("slowed reference", True, slowed))
+    return found
+
+
+def start_all(
+    workdir: Path, origin: str, options: argparse.Namespace, started: list[Target]
+) -> list[str]:
+    """The upstream first, then every target installed, into started; lines for the skipped."""
+    (workdir / "www").mkdir()
+    workdir.chmod(0o755)
+    upstream = targets.start_upstream(workdir)
+    started.append(upstream)
+    up = int(upstream.base.rsplit(":", 1)[1])
     skipped = []
-    for name, installed, start in starters:
+    for kind, installed, start in starters(workdir, up, origin, options):
         if installed:
             started.append(start())
         else:
-            skipped.append(f"skipped {name}: not installed (python bench/bench.py --peers)")
+            skipped.append(f"skipped {kind}: not installed (python bench/bench.py --peers)")
     return skipped
 
 
@@ -254,7 +251,7 @@ def validation(rounds: report.Rounds, plain: str, slowed: str, delay_ms: float) 
         passed &= abs(ratio - 1) <= TOLERANCE
         lines.append(
             f"| {column.title} | {statistics.median(a for a, _ in pairs):,.0f} ms"
-            f" | {statistics.median(b for _, b in pairs):,.0f} ms | +{delay:,.0f} ms"
+            f" | {statistics.median(b for _, b in pairs):,.0f} ms | {delay:+,.0f} ms"
             f" | {CRITICAL_PATH[key]} × {delay_ms:g} = {expected:,.0f} ms | {ratio:.2f} |"
         )
     return "\n".join(lines), passed
@@ -276,8 +273,8 @@ def problem_lines(rounds: report.Rounds) -> list[str]:
 
 def notes_for(browser: Browser, found: list[Target], load: tuple[float, float]) -> list[str]:
     lines = [machine_line(), f"chromium: {browser.chromium.version} ({CHROMIUM}), headless"]
-    if targets.nginx_binary():
-        lines.append(f"nginx: {command_output([targets.nginx_binary(), '-v'])}")
+    if nginx := targets.nginx_binary():
+        lines.append(f"nginx: {command_output([nginx, '-v'])}")
     for target in found:
         lines += target.notes
     lines.append(f"load average (1 min) {load[0]:.1f} at the start, {load[1]:.1f} at the end")
@@ -321,12 +318,14 @@ def main() -> int:
     slowed = next((n for n in names if n.startswith(report.REFERENCE + ",")), None)
     shown = [n for n in names if n != slowed]
     print(report.table(rounds, shown, COLUMNS))
-    passed = True
+    passed = not options.validate  # a validation run fails unless it could compare
     if slowed and report.REFERENCE in names:
         text, passed = validation(rounds, report.REFERENCE, slowed, options.delay_ms)
         verdict = "PASS" if passed else "FAIL"
         print(f"\nValidation: {verdict} (within {TOLERANCE:.0%} of the expected delay)\n")
         print(text)
+    elif options.validate:
+        print("\nValidation: FAIL (the reference proxy or its slowed copy was not measured)")
     notes += problem_lines(rounds) or ["every answer was readable and right"]
     minutes = (time.monotonic() - begun) / 60
     notes.append(f"{options.rounds} rounds, one visit per target each; took {minutes:.1f} min")

@@ -155,7 +155,11 @@ def start_upstream(workdir: Path) -> Target:
 def start_nginx_cors(workdir: Path, upstream_port: int, buffer_size: str) -> Target:
     """nginx_conf.CORS in front of the upstream; buffer_size "" keeps nginx's proxy buffers."""
     port = free_port()
-    values = {"PORT": port, "UP": upstream_port, "BUFFERS": nginx_conf.buffers(buffer_size)}
+    values: dict[str, str | int] = {
+        "PORT": port,
+        "UP": upstream_port,
+        "BUFFERS": nginx_conf.buffers(buffer_size),
+    }
     process = start_nginx(workdir, "nginx-cors", nginx_conf.CORS, **values)
     base = f"http://127.0.0.1:{port}"
     target = Target("nginx with a CORS config", base, process, workdir / "nginx-cors.out")
