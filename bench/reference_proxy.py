@@ -20,39 +20,27 @@ from aiohttp import web
 HOP = {"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade", "host"}
 
 
-def cors_headers(origin: str) -> dict[str, str]:
-    return {
-        "Access-Control-Allow-Origin": origin,
-        "Access-Control-Allow-Credentials": "true",
-        "Vary": "Origin",
-    }
-
-
-def make_handler(upstream: str, origin: str, delay: float):
-    grant = cors_headers(origin)
+def make_handler(session: aiohttp.ClientSession, upstream: str, origin: str, delay: float):
+    grant = {"Access-Control-Allow-Origin": origin, "Access-Control-Allow-Credentials": "true"}
+    grant["Vary"] = "Origin"
     preflight = {
         **grant,
         "Access-Control-Allow-Methods": "GET, HEAD, POST, PUT, PATCH, DELETE",
         "Access-Control-Allow-Headers": "content-type, authorization",
         "Access-Control-Max-Age": "600",
     }
-    session: list[aiohttp.ClientSession] = []
 
     async def handle(request: web.BaseRequest) -> web.StreamResponse:
         if delay:
             await asyncio.sleep(delay)
         if request.method == "OPTIONS" and "Access-Control-Request-Method" in request.headers:
             return web.Response(status=204, headers=preflight)
-        if not session:
-            connector = aiohttp.TCPConnector(limit=0)
-            session.append(aiohttp.ClientSession(connector=connector, auto_decompress=False))
         headers = {k: v for k, v in request.headers.items() if k.lower() not in HOP}
-        body = request.content if request.body_exists else None
-        async with session[0].request(
+        async with session.request(
             request.method,
             upstream + request.path_qs,
             headers=headers,
-            data=body,
+            data=request.content if request.body_exists else None,
             allow_redirects=False,
         ) as answer:
             out = {k: v for k, v in answer.headers.items() if k.lower() not in HOP}
@@ -67,7 +55,9 @@ def make_handler(upstream: str, origin: str, delay: float):
 
 
 async def serve(upstream: str, port: int, origin: str, delay: float) -> None:
-    server = web.Server(make_handler(upstream.rstrip("/"), origin, delay))
+    connector = aiohttp.TCPConnector(limit=0)  # no cap on upstream connections
+    session = aiohttp.ClientSession(connector=connector, auto_decompress=False)
+    server = web.Server(make_handler(session, upstream.rstrip("/"), origin, delay))
     runner = web.ServerRunner(server, access_log=None)
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", port, backlog=1024).start()
