@@ -16,6 +16,7 @@ import argparse
 import json
 import os
 import platform
+import shlex
 import shutil
 import subprocess
 import sys
@@ -33,6 +34,7 @@ from targets import Target
 
 HERE = Path(__file__).resolve().parent
 ADD_PEERS = "add it with: python bench/bench.py --peers"
+Starter = tuple[str, bool, Callable[[], Target]]  # (name, installed, start)
 
 
 def parse_args() -> argparse.Namespace:
@@ -56,6 +58,14 @@ def parse_args() -> argparse.Namespace:
         help="extra argument for corsproxy serve (repeatable), e.g. --corsproxy-arg=--workers=2",
     )
     parser.add_argument(
+        "--corsproxy-row",
+        action="append",
+        default=[],
+        metavar="FLAGS",
+        help="one more corsproxy row with these serve flags (repeatable), named after them, "
+        "e.g. --corsproxy-row=--no-inspector or --corsproxy-row='--https --workers=2'",
+    )
+    parser.add_argument(
         "--nginx-buffers",
         default="",
         metavar="SIZE",
@@ -74,7 +84,7 @@ def start_all(workdir: Path, options: argparse.Namespace, found: list[Target]) -
     found.append(upstream)
     up = int(upstream.base.rsplit(":", 1)[1])
     skipped: list[str] = []
-    starters: list[tuple[str, bool, Callable[[], Target]]] = [
+    starters: list[Starter] = [
         (
             "nginx",
             bool(targets.nginx_binary()),
@@ -88,6 +98,8 @@ def start_all(workdir: Path, options: argparse.Namespace, found: list[Target]) -
                 workdir, up, [*options.corsproxy_arg, f"--workers={options.workers}"]
             ),
         ),
+        *corsproxy_rows(workdir, up, options),
+        ("reference proxy", True, lambda: targets.start_reference(workdir, up)),
         (
             "cors-anywhere",
             bool(targets.node_peer("cors-anywhere")),
@@ -105,6 +117,16 @@ def start_all(workdir: Path, options: argparse.Namespace, found: list[Target]) -
         else:
             skipped.append(f"skipped {name}: not installed ({ADD_PEERS})")
     return skipped
+
+
+def corsproxy_rows(workdir: Path, up: int, options: argparse.Namespace) -> list[Starter]:
+    """One starter per --corsproxy-row: the common --corsproxy-arg flags, then the row's own."""
+
+    def starter(flags: str) -> Callable[[], Target]:
+        extra = [*options.corsproxy_arg, *shlex.split(flags)]
+        return lambda: targets.start_corsproxy(workdir, up, extra, label=flags)
+
+    return [(f"corsproxy {flags}", True, starter(flags)) for flags in options.corsproxy_row]
 
 
 def checked(found: list[Target]) -> tuple[list[Target], list[str]]:
@@ -152,21 +174,25 @@ def command_output(args: list[str]) -> str:
     return (done.stdout + done.stderr).strip().splitlines()[0] if done.stdout + done.stderr else "?"
 
 
-def machine_lines(found: list[Target]) -> list[str]:
-    """Where and what was measured: machine, commit, versions, corsproxy's start-up line."""
+def machine_line() -> str:
+    """The machine (CPU model from /proc/cpuinfo: figures differ by machine kind) and commit."""
     model = "?"
     for line in Path("/proc/cpuinfo").read_text().splitlines():
         if line.startswith("model name"):
             model = line.split(":", 1)[1].strip()
             break
     commit = command_output(["git", "-C", str(HERE), "describe", "--always", "--dirty"])
-    lines = [
+    return (
         f"machine: {platform.node()}, {len(os.sched_getaffinity(0))} cores ({model}), "
-        f"Linux {platform.release()}; corsproxy at {commit}",
-        f"wrk: {command_output(['wrk', '-v'])}",
-    ]
-    if targets.nginx_binary():
-        lines.append(f"nginx: {command_output([targets.nginx_binary(), '-v'])}")
+        f"Linux {platform.release()}; corsproxy at {commit}"
+    )
+
+
+def machine_lines(found: list[Target]) -> list[str]:
+    """Where and what was measured: machine, commit, versions, corsproxy's start-up line."""
+    lines = [machine_line(), f"wrk: {command_output(['wrk', '-v'])}"]
+    if nginx := targets.nginx_binary():
+        lines.append(f"nginx: {command_output([nginx, '-v'])}")
     if shutil.which("node") and any("Node" in t.name for t in found):
         lines.append(f"node: {command_output(['node', '--version'])}")
     for target in found:

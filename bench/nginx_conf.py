@@ -144,5 +144,5 @@ def write(workdir: Path, name: str, template: str, **values: str | int) -> Path:
     """Write the filled config and make its temp directories; returns the config's path."""
     (workdir / f"{name}-tmp").mkdir(exist_ok=True)
     conf = workdir / f"{name}.conf"
-    conf.write_text(fill(template, DIR=workdir, NAME=name, **values))
+    conf.write_text(fill(template, DIR=str(workdir), NAME=name, **values))
     return conf

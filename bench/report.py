@@ -10,14 +10,14 @@ from __future__ import annotations
 import statistics
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
-from drive import Sample
-
-Rounds = list[dict[str, dict[str, Sample]]]
+# round -> case key -> target name -> sample: a drive.Sample, or pageload's PageSample
+Rounds = list[dict[str, dict[str, Any]]]
 DIRECT = "direct to the upstream"
 NGINX = "nginx with a CORS config"
 CORSPROXY = "corsproxy"
+REFERENCE = "minimal aiohttp proxy (reference)"
 NODE_PEERS = ("cors-anywhere (Node)", "local-cors-proxy (Node)")
 
 
@@ -29,7 +29,7 @@ class Column:
     case: str  # "" = every case of the round (peak memory)
     field: str
     better: Literal["higher", "lower"]
-    unit: Literal["ms", "count", "MB/s", "MiB", "us"]
+    unit: Literal["ms", "whole ms", "count", "MB/s", "MiB", "us"]
     compare: Literal["ratio", "difference"] = "ratio"
 
 
@@ -45,7 +45,7 @@ COLUMNS = (
 )
 
 
-def value(round_: dict[str, dict[str, Sample]], column: Column, target: str) -> float | None:
+def value(round_: dict[str, dict[str, Any]], column: Column, target: str) -> float | None:
     """One round's figure for a target, or None when it was not measured (or not measurable)."""
     if column.case == "":
         peaks = [c[target].peak_kib for c in round_.values() if target in c]
@@ -64,7 +64,7 @@ def median(values: list[float | None]) -> float | None:
     return statistics.median(present) if present else None
 
 
-def best_of(round_: dict[str, dict[str, Sample]], column: Column, names: list[str]):
+def best_of(round_: dict[str, dict[str, Any]], column: Column, names: list[str]):
     """The better figure among several targets in one round (the faster Node peer)."""
     figures = [v for v in (value(round_, column, n) for n in names) if v is not None]
     if not figures:
@@ -88,6 +88,8 @@ def fmt(figure: float | None, unit: str) -> str:
         return "n/a"
     if unit == "ms":
         return f"{figure:.2f} ms"
+    if unit == "whole ms":
+        return f"{figure:,.0f} ms"
     if unit == "MiB":
         return f"{figure:.1f} MiB" if abs(figure) < 10 else f"{figure:,.0f} MiB"
     return f"{figure:,.0f}"
@@ -110,36 +112,44 @@ def ratio_rows(names: list[str]) -> list[tuple[str, str, Callable]]:
     def single(ref: str) -> Callable:
         return lambda round_, column: value(round_, column, ref)
 
-    rows = [(f"*{n} ÷ direct*", n, single(DIRECT)) for n in names if n != DIRECT]
+    rows = []
+    if DIRECT in names:
+        rows += [(f"*{n} ÷ direct*", n, single(DIRECT)) for n in names if n != DIRECT]
     if NGINX in names:
         rows += [(f"*{n} ÷ nginx*", n, single(NGINX)) for n in names if n not in (DIRECT, NGINX)]
+    ours = [n for n in names if n.startswith(CORSPROXY)]
+    if REFERENCE in names:
+        rows += [(f"*{n} ÷ the reference proxy*", n, single(REFERENCE)) for n in ours]
+    if CORSPROXY in names:  # a --corsproxy-row against the plain corsproxy row
+        rows += [
+            (f"*{n} ÷ corsproxy*", n, single(CORSPROXY)) for n in ours if n.startswith("corsproxy ")
+        ]
     peers = [n for n in names if n in NODE_PEERS]
     if peers:
 
         def faster(round_, column):
             return best_of(round_, column, peers)
 
-        ours = [n for n in names if n.startswith(CORSPROXY)]
         rows += [(f"*{n} ÷ the faster Node peer*", n, faster) for n in ours]
     return sorted(rows, key=lambda row: 0 if row[1].startswith(CORSPROXY) else 1)
 
 
-def table(rounds: Rounds, names: list[str]) -> str:
+def table(rounds: Rounds, names: list[str], columns: tuple[Column, ...] = COLUMNS) -> str:
     """The markdown table: one row per target (medians), then the ratio rows."""
     lines = [
-        "| target | " + " | ".join(c.title for c in COLUMNS) + " |",
-        "|---" * (len(COLUMNS) + 1) + "|",
+        "| target | " + " | ".join(c.title for c in columns) + " |",
+        "|---" * (len(columns) + 1) + "|",
     ]
     for name in names:
         cells = []
-        for column in COLUMNS:
+        for column in columns:
             per_round = [value(r, column, name) for r in rounds]
             figures = [v for v in per_round if v is not None]
             overall = max(figures, default=None) if column.case == "" else median(per_round)
             cells.append(fmt(overall, column.unit))
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     for label, mine, ref in ratio_rows(names):
-        cells = [fmt_compared(compared(rounds, c, mine, ref), c) for c in COLUMNS]
+        cells = [fmt_compared(compared(rounds, c, mine, ref), c) for c in columns]
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 

@@ -6,6 +6,7 @@ the process group it started (nginx's workers and corsproxy's workers included).
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import shutil
 import signal
@@ -18,6 +19,7 @@ from pathlib import Path
 
 import nginx_conf
 from drive import BIG_BYTES, ORIGIN
+from report import REFERENCE
 
 HERE = Path(__file__).resolve().parent
 PEERS = HERE / ".peers"
@@ -60,11 +62,17 @@ def child_env() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy")}
 
 
-def launch(args: list[str], log: Path, port: int, what: str) -> subprocess.Popen:
+def launch(
+    args: list[str], log: Path, port: int, what: str, env: dict[str, str] | None = None
+) -> subprocess.Popen:
     """Start args in a new session, output to log; return once 127.0.0.1:port accepts."""
     with log.open("w") as out:
         process = subprocess.Popen(
-            args, stdout=out, stderr=subprocess.STDOUT, env=child_env(), start_new_session=True
+            args,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env={**child_env(), **(env or {})},
+            start_new_session=True,
         )
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
@@ -147,7 +155,11 @@ def start_upstream(workdir: Path) -> Target:
 def start_nginx_cors(workdir: Path, upstream_port: int, buffer_size: str) -> Target:
     """nginx_conf.CORS in front of the upstream; buffer_size "" keeps nginx's proxy buffers."""
     port = free_port()
-    values = {"PORT": port, "UP": upstream_port, "BUFFERS": nginx_conf.buffers(buffer_size)}
+    values: dict[str, str | int] = {
+        "PORT": port,
+        "UP": upstream_port,
+        "BUFFERS": nginx_conf.buffers(buffer_size),
+    }
     process = start_nginx(workdir, "nginx-cors", nginx_conf.CORS, **values)
     base = f"http://127.0.0.1:{port}"
     target = Target("nginx with a CORS config", base, process, workdir / "nginx-cors.out")
@@ -158,10 +170,12 @@ def start_nginx_cors(workdir: Path, upstream_port: int, buffer_size: str) -> Tar
     return target
 
 
-def start_corsproxy(workdir: Path, upstream_port: int, extra: list[str]) -> Target:
+def start_corsproxy(workdir: Path, upstream_port: int, extra: list[str], label: str = "") -> Target:
     """`python -m corsproxy serve` at --log-level info: the access log on, into a file.
 
-    With `--workers=N` among the extra arguments the target is named "corsproxy, N workers".
+    With `--workers=N` among the extra arguments the target is named "corsproxy, N workers";
+    a label (the flags of a --corsproxy-row) names it "corsproxy LABEL". With `--https` among
+    them it is reached over HTTPS (its authority made in the bench's own CORSPROXY_HOME).
     """
     port = free_port()
     up = f"http://127.0.0.1:{upstream_port}"
@@ -169,10 +183,32 @@ def start_corsproxy(workdir: Path, upstream_port: int, extra: list[str]) -> Targ
     args += ["--log-level", "info", *extra]
     workers = next((a.split("=", 1)[1] for a in extra if a.startswith("--workers=")), "1")
     name = "corsproxy" if workers == "1" else f"corsproxy, {workers} workers"
-    log = workdir / f"corsproxy-{workers}.log"
+    name = f"corsproxy {label}" if label else name
+    log = workdir / f"corsproxy-{port}.log"
+    home = {"CORSPROXY_HOME": str(workdir / "corsproxy-home")}
+    process = launch(args, log, port, name, home)
+    scheme = "https" if "--https" in extra else "http"
+    target = Target(name, f"{scheme}://127.0.0.1:{port}", process, log)
+    target.notes.append(f"{name} command: {' '.join(['python', *args[1:]])}")
+    return target
+
+
+def start_reference(
+    workdir: Path, upstream_port: int, origin: str = ORIGIN, delay_ms: float = 0
+) -> Target:
+    """bench/reference_proxy.py: a plain aiohttp + uvloop proxy; delay_ms slows every answer."""
+    port = free_port()
+    up = f"http://127.0.0.1:{upstream_port}"
+    args = [sys.executable, str(HERE / "reference_proxy.py"), up, str(port), "--origin", origin]
+    name = REFERENCE
+    if delay_ms:
+        args += ["--delay-ms", str(delay_ms)]
+        name = f"{REFERENCE}, {delay_ms:g} ms slower"
+    log = workdir / f"reference-{delay_ms:g}.out"
     process = launch(args, log, port, name)
     target = Target(name, f"http://127.0.0.1:{port}", process, log)
-    target.notes.append(f"{name} command: {' '.join(['python', *args[1:]])}")
+    loop = "uvloop" if importlib.util.find_spec("uvloop") else "asyncio's loop (uvloop missing)"
+    target.notes.append(f"{name}: bench/reference_proxy.py on {loop}, for reference only")
     return target
 
 
@@ -188,13 +224,13 @@ def start_cors_anywhere(workdir: Path, upstream_port: int) -> Target:
     )
 
 
-def start_local_cors_proxy(workdir: Path, upstream_port: int) -> Target:
+def start_local_cors_proxy(workdir: Path, upstream_port: int, origin: str = ORIGIN) -> Target:
     package = node_peer("local-cors-proxy")
     assert package is not None, "caller checks node_peer() first"
     port = free_port()
     args = ["node", str(package / "bin" / "lcp.js"), "--port", str(port)]
     args += ["--proxyUrl", f"http://127.0.0.1:{upstream_port}", "--credentials"]
-    args += ["--origin", ORIGIN]
+    args += ["--origin", origin]
     log = workdir / "local-cors-proxy.out"
     process = launch(args, log, port, "local-cors-proxy")
     base = f"http://127.0.0.1:{port}/proxy"
