@@ -7,17 +7,9 @@ re-pointed at 127.0.0.1 sends `Host: evil.example`; refusing it keeps that page 
 from __future__ import annotations
 
 from corsproxy.cors.origins import is_loopback_host
+from corsproxy.cors.sites import host_only
 
 _ANY_INTERFACE = ("0.0.0.0", "::", "[::]", "")
-
-
-def host_name(host_header: str) -> str:
-    """The host name of a Host header value, without its port, lowercased."""
-    value = host_header.strip().lower()
-    if value.startswith("["):
-        return value[: value.find("]") + 1] if "]" in value else value
-    name, sep, port = value.rpartition(":")
-    return name if sep and port.isdigit() else value
 
 
 class HostGuard:
@@ -37,7 +29,7 @@ class HostGuard:
             return False
         known = self._cache.get(host_header)
         if known is None:
-            name = host_name(host_header)
+            name = host_only(host_header)
             known = name in self.names or is_loopback_host(name)
             if len(self._cache) < 1024:
                 self._cache[host_header] = known

@@ -11,8 +11,7 @@ from dataclasses import dataclass
 from corsproxy.config.model import Cookies
 from corsproxy.cors import cookies
 from corsproxy.cors.origins import is_loopback_host
-from corsproxy.cors.sites import site_of, site_of_origin
-from corsproxy.proxy.hostguard import host_name
+from corsproxy.cors.sites import host_only, site_of, site_of_origin
 
 REDIRECT_HEADERS = frozenset({"location", "content-location"})
 
@@ -38,7 +37,7 @@ class BrowserSide:
         """Browsers keep Secure cookies over https, and over plain http only on loopback names."""
         if self.scheme == "https":
             return True
-        return is_loopback_host(host_name(self.host))
+        return is_loopback_host(host_only(self.host))
 
 
 @dataclass(slots=True)
@@ -131,7 +130,7 @@ def _samesite(
         if not secure_ok:
             cookie.changes.append(
                 f"{was} kept although the page {page} is cross-site: SameSite=None needs "
-                f"Secure, which the browser refuses over plain http on {host_name(browser.host)}"
+                f"Secure, which the browser refuses over plain http on {host_only(browser.host)}"
                 " (serve the proxy over https, or open the page on the proxy's site)"
             )
             return
@@ -156,7 +155,7 @@ def _samesite(
 def is_cross_site(page: str, browser: BrowserSide) -> bool:
     """Whether the page's site differs from the site of the host the browser used for the
     proxy (a `null` page is another site than any)."""
-    return site_of_origin(page) != site_of(browser.scheme, host_name(browser.host))
+    return site_of_origin(page) != site_of(browser.scheme, host_only(browser.host))
 
 
 def rewrite_location(
