@@ -17,9 +17,9 @@ from functools import lru_cache
 from typing import Any, TypeGuard
 from urllib.parse import urlsplit
 
+from corsproxy.cors.fetch import is_token  # RFC 9110 §5.6.2: methods and field names are tokens
+
 LOG_LEVELS = ("debug", "info", "warning", "error")
-# RFC 9110 §5.6.2: token = 1*tchar; methods (§9.1) and field names (§5.1) are tokens.
-_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _LABEL = r"[A-Za-z0-9_](?:[A-Za-z0-9_-]*[A-Za-z0-9_])?"
 _HOST_NAME = re.compile(rf"{_LABEL}(?:\.{_LABEL})*")
 _COOKIE_DOMAIN = re.compile(rf"\.?{_LABEL}(?:\.{_LABEL})*")
@@ -259,7 +259,7 @@ def tokens_check(kind: str, example: str) -> Check:
             raise Invalid(
                 f'expected a {kind} such as {example}; "*" means any only on its own, not in a list'
             )
-        if isinstance(value, str) and _TOKEN.fullmatch(value):
+        if isinstance(value, str) and is_token(value):
             return value
         raise expected(f"a {kind} such as {example} (letters, digits and !#$%&'*+-.^_`|~)", value)
 

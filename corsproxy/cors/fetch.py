@@ -47,6 +47,7 @@ class BadList(ValueError):
 
 
 def is_token(text: str) -> bool:
+    """RFC 9110 §5.6.2: 1*tchar; methods (§9.1) and field names (§5.1) are tokens."""
     return _TOKEN.fullmatch(text) is not None
 
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from corsproxy.proxy.urls import path_and_query
+
 # RFC 9110 §7.6.1: connection-specific fields belong to one hop and are never forwarded.
 HOP_BY_HOP = frozenset(
     {
@@ -76,7 +78,7 @@ def for_upstream(
         out.append(("Origin", upstream_origin))
         referer = _first(headers, "referer")
         if referer is not None:
-            out.append(("Referer", upstream_origin + _path_of(referer)))
+            out.append(("Referer", upstream_origin + path_and_query(referer)))
     out.append(("Host", host))
     if client_ip:
         previous = _first(headers, "x-forwarded-for")
@@ -98,12 +100,3 @@ def _first(headers: Iterable[tuple[str, str]], lower_name: str) -> str | None:
         if name.lower() == lower_name:
             return value
     return None
-
-
-def _path_of(url: str) -> str:
-    """The path, query and fragment of an absolute URL ("/" when it has none)."""
-    scheme_sep = url.find("://")
-    if scheme_sep < 0:
-        return "/"
-    slash = url.find("/", scheme_sep + 3)
-    return url[slash:] if slash >= 0 else "/"

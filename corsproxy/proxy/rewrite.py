@@ -12,6 +12,7 @@ from corsproxy.config.model import Cookies
 from corsproxy.cors import cookies
 from corsproxy.cors.origins import is_loopback_host
 from corsproxy.cors.sites import host_only, site_of, site_of_origin
+from corsproxy.proxy.urls import split_absolute
 
 REDIRECT_HEADERS = frozenset({"location", "content-location"})
 
@@ -169,14 +170,14 @@ def rewrite_location(
     if value.startswith("//"):
         absolute, relative = current.base.split(":", 1)[0] + ":" + value, False
     elif value.startswith("/"):
-        absolute, relative = _split(current.base)[0] + value, True
+        absolute, relative = split_absolute(current.base)[0] + value, True
     elif "://" in value:
         absolute, relative = value, False
     else:
         return None  # a relative reference already resolves against the proxy's URL
-    origin, path = _split(absolute)
+    origin, path = split_absolute(absolute)
     for route in (current, *routes):
-        base_origin, base_path = _split(route.base)
+        base_origin, base_path = split_absolute(route.base)
         if origin.lower() != base_origin or not _under(path, base_path):
             continue
         rest = path[len(base_path) :]
@@ -193,15 +194,6 @@ def _under(path: str, base_path: str) -> bool:
     if not base_path or path == base_path:
         return True
     return path.startswith(base_path) and path[len(base_path)] in "/?"
-
-
-def _split(url: str) -> tuple[str, str]:
-    """('scheme://authority', '/path?query') of an absolute URL."""
-    start = url.find("://") + 3
-    slash = min(
-        (i for i in (url.find("/", start), url.find("?", start)) if i >= 0), default=len(url)
-    )
-    return url[:slash], url[slash:]
 
 
 def response_headers(

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from corsproxy.config.model import Route
+from corsproxy.proxy.urls import path_and_query
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,14 +68,9 @@ def origin_form(raw_target: str) -> str | None:
     """
     if raw_target.startswith("/"):
         return raw_target
-    scheme_end = raw_target.find("://")
-    if scheme_end <= 0:
+    if raw_target.find("://") <= 0:
         return None
-    slash = raw_target.find("/", scheme_end + 3)
-    question = raw_target.find("?", scheme_end + 3)
-    if slash < 0 or (0 <= question < slash):
-        return "/" + (raw_target[question:] if question >= 0 else "")
-    return raw_target[slash:]
+    return path_and_query(raw_target)
 
 
 def compile_route(route: Route) -> CompiledRoute:
