@@ -78,6 +78,13 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--open", action="store_true", help="open the inspector in the default browser"
     )
+    serve.add_argument(
+        "--no-reload",
+        action="store_false",
+        dest="reload",
+        default=None,
+        help="do not watch the config file for changes (reload: false); SIGHUP still reloads it",
+    )
 
     check = commands.add_parser(
         "check",
@@ -142,24 +149,29 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
 
 
-def _load(args: argparse.Namespace, with_flags: bool):
-    """Load settings from flags, environment and file; print every problem and return None."""
-    from corsproxy.config.load import ConfigError, Overrides, load
+def _overrides(args: argparse.Namespace, with_flags: bool):
+    """The flags as load() takes them (`check` reads only -c); a reload reuses them."""
+    from corsproxy.config.load import Overrides
 
-    port: int | str | None = getattr(args, "port", None)
-    workers: int | str | None = getattr(args, "workers", None)
-    overrides = Overrides(config=args.config)
-    if with_flags:
-        overrides = Overrides(
-            config=args.config,
-            upstream=args.upstream,
-            host=args.host,
-            port=port,  # type: ignore[arg-type]  # validated (and reported) by load()
-            workers=workers,  # type: ignore[arg-type]
-            allow_origins=tuple(args.allow_origins) if args.allow_origins else None,
-            log_level=args.log_level,
-            inspector=args.inspector,
-        )
+    if not with_flags:
+        return Overrides(config=args.config)
+    return Overrides(
+        config=args.config,
+        upstream=args.upstream,
+        host=args.host,
+        port=args.port,  # validated (and reported) by load()
+        workers=args.workers,
+        allow_origins=tuple(args.allow_origins) if args.allow_origins else None,
+        log_level=args.log_level,
+        inspector=args.inspector,
+        reload=args.reload,
+    )
+
+
+def _load(overrides, with_flags: bool):
+    """Load settings from flags, environment and file; print every problem and return None."""
+    from corsproxy.config.load import ConfigError, load
+
     try:
         return load(overrides, os.environ)
     except ConfigError as error:
@@ -175,17 +187,20 @@ def _load(args: argparse.Namespace, with_flags: bool):
 
 
 def _serve(args: argparse.Namespace) -> int:
-    settings = _load(args, with_flags=True)
+    overrides = _overrides(args, with_flags=True)
+    settings = _load(overrides, with_flags=True)
     if settings is None:
         return USAGE_ERROR
     from corsproxy.inspector import web as inspector_web
     from corsproxy.serve import server, workers
+    from corsproxy.serve.reload import Reloader
 
     settings = inspector_web.with_token(settings)  # one token for every worker
+    reloader = Reloader(overrides, os.environ, settings)  # load() again on a save or SIGHUP
     try:
         if settings.listen.workers > 1:
-            return workers.run(settings, open_inspector=args.open)
-        server.run_loop(server.serve_forever(settings, open_inspector=args.open))
+            return workers.run(settings, open_inspector=args.open, reloader=reloader)
+        server.run_loop(server.serve_forever(settings, args.open, reloader))
         return 0
     except OSError as exc:
         where = f"{settings.listen.host}:{settings.listen.port}"
@@ -199,7 +214,7 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _check(args: argparse.Namespace) -> int:
-    settings = _load(args, with_flags=False)
+    settings = _load(_overrides(args, with_flags=False), with_flags=False)
     if settings is None:
         return USAGE_ERROR
     from corsproxy.config.describe import describe

@@ -40,6 +40,7 @@ class Overrides:
     log_level: str | None = None
     inspector: bool | None = None  # False: --no-inspector
     inspector_token: str | None = None  # no flag: CORSPROXY_INSPECTOR_TOKEN only
+    reload: bool | None = None  # False: --no-reload
 
 
 class ConfigError(Exception):
@@ -78,6 +79,7 @@ _OVERRIDABLE = (
         "inspector.token",
         check_inspector_token,
     ),
+    ("reload", "--no-reload", None, "reload", check_bool),
 )
 DEFAULT_CONFIG = "corsproxy.yaml"
 _Where = dict[str, tuple[str | None, int | None]]  # key path -> (source, line) it came from
@@ -185,6 +187,8 @@ def _apply(settings: Settings, key: str, value: Any) -> Settings:
         return replace(settings, cors=replace(settings.cors, allow_origins=value))
     if key.startswith("inspector."):
         return replace(settings, inspector=replace(settings.inspector, **{key[10:]: value}))
+    if key == "reload":
+        return replace(settings, reload=value)
     return replace(settings, log_level=value)
 
 

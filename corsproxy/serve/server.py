@@ -15,11 +15,12 @@ import signal
 import ssl
 import threading
 import webbrowser
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, TypeVar
 
 from aiohttp import web
+from aiohttp.http import RawRequestMessage
 
 from corsproxy.config.describe import source_line
 from corsproxy.config.model import Settings
@@ -27,8 +28,9 @@ from corsproxy.http import fastpath
 from corsproxy.http.parser import ProxyServer
 from corsproxy.inspector import web as inspector_web
 from corsproxy.proxy.accesslog import AccessLog
-from corsproxy.proxy.handler import Proxy
+from corsproxy.proxy.handler import Answer, Proxy
 from corsproxy.serve.listener import Listener
+from corsproxy.serve.reload import Outcome, Reloader, Watch
 
 if TYPE_CHECKING:
     from corsproxy.inspector.peers import Peers
@@ -41,15 +43,59 @@ HEADER_TIMEOUT = 30.0
 T = TypeVar("T")
 
 
+class Current:
+    """The proxy that new requests go to; Running.switch() replaces it after a reload. A request
+    already handed to a proxy keeps it: handle() runs to the end on the proxy it started on,
+    streams and WebSockets included."""
+
+    __slots__ = ("proxy",)
+
+    def __init__(self, proxy: Proxy) -> None:
+        self.proxy = proxy
+
+    def handle(self, request: web.BaseRequest) -> Awaitable[Answer]:
+        return self.proxy.handle(request)
+
+    def answer(self, message: RawRequestMessage) -> bytes | None:
+        return self.proxy.answer_at_once(message)
+
+
 @dataclass
 class Running:
     """A started proxy: its real port (when port 0 was asked for) and how to stop it."""
 
-    proxy: Proxy
+    current: Current
     runner: web.ServerRunner
     listener: Listener
     port: int
     url: str
+
+    @property
+    def proxy(self) -> Proxy:
+        """The proxy new requests go to."""
+        return self.current.proxy
+
+    def apply(self, outcome: Outcome) -> None:
+        """A reload's outcome: switch to its settings (when they differ), then the inspector's
+        marker. A failure to build the new proxy raises before anything has switched."""
+        if outcome.settings is not None and outcome.switch:
+            self.switch(outcome.settings)
+        event = outcome.event()
+        if event is not None and self.proxy.inspector is not None:
+            self.proxy.inspector.reloaded(event)
+
+    def switch(self, settings: Settings) -> None:
+        """Serve `settings` from the next request on. The new Proxy is built whole first, then
+        takes over the old one's upstream pool, WebSocket client and inspector (its list and
+        token live on); idle connections to upstreams no longer configured are closed."""
+        old = self.current.proxy
+        new = Proxy(settings, old.log, old.inspector)
+        new.pool, new.websockets, new.raw_responses = old.pool, old.websockets, old.raw_responses
+        self.current.proxy = new
+        old.log.set_level(settings.log_level)
+        new.pool.keep_only(upstream_keys(new))
+        if new.inspector is not None:
+            new.inspector.routes = tuple(route.prefix for route in settings.routes)
 
     async def stop(self) -> None:
         """Stop accepting, let in-flight requests finish (up to DRAIN_SECONDS), close the pool."""
@@ -96,9 +142,10 @@ async def start(
     await proxy.start()
     fast = fastpath.enabled(os.environ)
     proxy.raw_responses = fast
+    current = Current(proxy)
     server = ProxyServer(
-        proxy.handle,
-        answer=proxy.answer_at_once if fast else None,
+        current.handle,
+        answer=current.answer if fast else None,
         handler_cancellation=True,
         access_log=None,
         keepalive_timeout=header_timeout,
@@ -118,7 +165,16 @@ async def start(
     proxy.inspector = inspector_web.build(settings, real_port, ids, peers)
     if peers is not None and proxy.inspector is not None:
         await peers.start(proxy.inspector.store, proxy.inspector.replay_here)
-    return Running(proxy, runner, listener, real_port, listen_url(settings, real_port))
+    return Running(current, runner, listener, real_port, listen_url(settings, real_port))
+
+
+def upstream_keys(proxy: Proxy) -> set[tuple[str, str, int, bool]]:
+    """The upstream pool's keys (scheme, host, port, verify) of the proxy's routes."""
+    keys = set()
+    for target in proxy.routes.routes:
+        prepared = proxy.prepared[id(target.route)]
+        keys.add((prepared.scheme, target.host, target.port, prepared.ssl))
+    return keys
 
 
 def listen_url(settings: Settings, port: int) -> str:
@@ -190,8 +246,10 @@ def raise_open_files_limit() -> str | None:
     return None
 
 
-async def serve_forever(settings: Settings, open_inspector: bool = False) -> None:
-    """Serve until SIGTERM or SIGINT, then drain and return."""
+async def serve_forever(
+    settings: Settings, open_inspector: bool = False, reloader: Reloader | None = None
+) -> None:
+    """Serve until SIGTERM or SIGINT, then drain and return; reload on a save or SIGHUP."""
     log = AccessLog(settings.log_level)
     low_limit = raise_open_files_limit()
     # Signal handlers first: once the start-up line is out, SIGTERM must mean "drain".
@@ -200,6 +258,9 @@ async def serve_forever(settings: Settings, open_inspector: bool = False) -> Non
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     running = await start(settings, log)
+    watch = Watch(reloader, running.apply, log.message) if reloader else None
+    if watch is not None:
+        loop.add_signal_handler(signal.SIGHUP, watch.asked)
     log.message(banner(running))  # first: scripts and tests read it as "ready"
     url = running.proxy.inspector.url if running.proxy.inspector else None
     announce_inspector(log, url, open_inspector)  # second: the inspector's URL, token included
@@ -208,10 +269,14 @@ async def serve_forever(settings: Settings, open_inspector: bool = False) -> Non
         log.message(f"corsproxy: warning: {low_limit}")
     for warning in settings.warnings:
         log.message(f"corsproxy: warning: {warning}")
+    if watch is not None:
+        watch.start()
     try:
         await stop.wait()
         log.message("corsproxy: stopping (draining in-flight requests)")
     finally:
+        if watch is not None:
+            watch.close()
         await running.stop()
 
 
