@@ -326,3 +326,50 @@ async def test_a_refused_origin_is_told_that_saving_the_file_applies_the_fix(tmp
         )
     finally:
         serving.stop()
+
+
+class RawUpstream:
+    """A keep-alive HTTP/1.1 upstream that counts its connections and sees each one close."""
+
+    def __init__(self) -> None:
+        self.connections = 0
+        self.closed = asyncio.Event()
+
+    async def start(self) -> str:
+        server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        self.server = server
+        return f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
+        try:
+            while True:
+                await reader.readuntil(b"\r\n\r\n")
+                writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            self.closed.set()
+        finally:
+            writer.close()
+
+
+async def test_kept_upstreams_keep_their_connections_and_removed_ones_are_closed(tmp_path):
+    kept, removed = RawUpstream(), RawUpstream()
+    kept_url, removed_url = await kept.start(), await removed.start()
+    path = tmp_path / "corsproxy.yaml"
+    auth = f"routes:\n  - {{prefix: /auth, upstream: {removed_url}}}\n"
+    path.write_text(config(kept_url, A, auth))
+    serving = Serving(path)
+    try:
+        await serving.until("config: ")
+        assert await serving.get("/x") == (200, "ok", None)
+        assert await serving.get("/auth/x") == (200, "ok", None)
+        save(path, config(kept_url, B))
+        await serving.until("reloaded")
+        await asyncio.wait_for(removed.closed.wait(), 5)
+        assert await serving.get("/x") == (200, "ok", None)
+        assert (kept.connections, kept.closed.is_set()) == (1, False)
+    finally:
+        serving.stop()
+        kept.server.close()
+        removed.server.close()

@@ -20,10 +20,9 @@ from asyncio.staggered import staggered_race
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Container
 from itertools import zip_longest
-from typing import Protocol
 
 from corsproxy.http import responseparser, wire
-from corsproxy.http.connection import Connection
+from corsproxy.http.connection import Body, Connection
 from corsproxy.http.errors import (
     CertificateRejected,
     ConnectFailed,
@@ -41,18 +40,6 @@ IDLE_SECONDS = 10.0  # a pooled connection unused this long is closed instead of
 IDLE_PER_UPSTREAM = 64  # idle connections kept per upstream; more are closed
 DNS_SECONDS = 10.0  # how long a name's addresses are reused
 HAPPY_EYEBALLS_DELAY = 0.25  # head start of each address over the next (RFC 8305 §5)
-
-
-class Body(Protocol):
-    """A request body as the client reads it: aiohttp's StreamReader (request.content)."""
-
-    def is_eof(self) -> bool: ...
-
-    def read_nowait(self, n: int = -1) -> bytes: ...
-
-    async def read(self, n: int = -1) -> bytes: ...
-
-    async def readany(self) -> bytes: ...
 
 
 class Response:
@@ -164,7 +151,7 @@ class Pool:
         self._dns: dict[tuple[str, int], tuple[float, list[tuple]]] = {}
         self._tls: dict[bool, ssl.SSLContext] = {}
         self._sweep: asyncio.TimerHandle | None = None
-        self._wanted: Container[tuple[str, str, int, bool]] | None = None  # keep_only()
+        self._wanted: Container[tuple[str, str, int, bool]] | None = None  # see keep_only()
 
     def put(self, key: tuple[str, str, int, bool], conn: Connection) -> None:
         if self._wanted is not None and key not in self._wanted:
