@@ -373,3 +373,54 @@ async def test_kept_upstreams_keep_their_connections_and_removed_ones_are_closed
         serving.stop()
         kept.server.close()
         removed.server.close()
+
+
+async def test_a_websocket_and_a_stream_opened_before_a_reload_flow_on_and_close_normally(
+    tmp_path, aiohttp_server
+):
+    async def socket(request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        async for message in ws:
+            await ws.send_str("echo " + message.data)
+        return ws
+
+    async def events(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await response.prepare(request)
+        for word in ("one", "two"):
+            await response.write(f"data: {word}\n\n".encode())
+            await go.wait()  # the second event only after the reload
+        return response
+
+    go = asyncio.Event()
+    app = web.Application()
+    app.router.add_get("/ws", socket)
+    app.router.add_get("/events", events)
+    upstream = f"http://127.0.0.1:{(await aiohttp_server(app)).port}"
+    path = tmp_path / "corsproxy.yaml"
+    path.write_text(config(upstream))
+    serving = Serving(path)
+    try:
+        await serving.until("config: ")
+        async with aiohttp.ClientSession(headers={"Origin": A}) as client:
+            async with (
+                client.ws_connect(serving.url + "/ws") as ws,
+                client.get(serving.url + "/events") as stream,
+            ):
+                await ws.send_str("before")
+                assert await ws.receive_str() == "echo before"
+                assert await stream.content.readline() == b"data: one\n"
+                save(path, config(upstream, B))
+                await serving.until("reloaded")
+                await ws.send_str("after")
+                assert await ws.receive_str() == "echo after"
+                go.set()
+                rest = await stream.content.read()
+                assert rest == b"\ndata: two\n\n"
+                assert stream.headers["Access-Control-Allow-Origin"] == A
+                await ws.close()
+                assert ws.close_code == 1000
+            assert await serving.get("/events", A) == (200, "data: one\n\ndata: two\n\n", None)
+    finally:
+        serving.stop()
