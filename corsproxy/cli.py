@@ -96,6 +96,13 @@ def _parser() -> argparse.ArgumentParser:
         "--print", action="store_true", dest="print_only", help="only print the commands"
     )
     trust.add_argument("--uninstall", action="store_true", help="remove it from the same stores")
+    serve.add_argument(
+        "--no-reload",
+        action="store_false",
+        dest="reload",
+        default=None,
+        help="do not watch the config file for changes (reload: false); SIGHUP still reloads it",
+    )
 
     check = commands.add_parser(
         "check",
@@ -219,25 +226,30 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
 
 
-def _load(args: argparse.Namespace, with_flags: bool):
-    """Load settings from flags, environment and file; print every problem and return None."""
-    from corsproxy.config.load import ConfigError, Overrides, load
+def _overrides(args: argparse.Namespace, with_flags: bool):
+    """The flags as load() takes them (`check` reads only -c); a reload reuses them."""
+    from corsproxy.config.load import Overrides
 
-    port: int | str | None = getattr(args, "port", None)
-    workers: int | str | None = getattr(args, "workers", None)
-    overrides = Overrides(config=args.config)
-    if with_flags:
-        overrides = Overrides(
-            config=args.config,
-            upstream=args.upstream,
-            host=args.host,
-            port=port,  # type: ignore[arg-type]  # validated (and reported) by load()
-            workers=workers,  # type: ignore[arg-type]
-            allow_origins=tuple(args.allow_origins) if args.allow_origins else None,
-            log_level=args.log_level,
-            inspector=args.inspector,
-            https=args.https,
-        )
+    if not with_flags:
+        return Overrides(config=args.config)
+    return Overrides(
+        config=args.config,
+        upstream=args.upstream,
+        host=args.host,
+        port=args.port,  # validated (and reported) by load()
+        workers=args.workers,
+        allow_origins=tuple(args.allow_origins) if args.allow_origins else None,
+        log_level=args.log_level,
+        inspector=args.inspector,
+        reload=args.reload,
+        https=args.https,
+    )
+
+
+def _load(overrides, with_flags: bool):
+    """Load settings from flags, environment and file; print every problem and return None."""
+    from corsproxy.config.load import ConfigError, load
+
     try:
         return load(overrides, os.environ)
     except ConfigError as error:
@@ -253,20 +265,24 @@ def _load(args: argparse.Namespace, with_flags: bool):
 
 
 def _serve(args: argparse.Namespace) -> int:
-    settings = _load(args, with_flags=True)
+    overrides = _overrides(args, with_flags=True)
+    settings = _load(overrides, with_flags=True)
     if settings is None:
         return USAGE_ERROR
     from corsproxy.inspector import web as inspector_web
     from corsproxy.serve import server, workers
+    from corsproxy.serve.reload import Reloader
     from corsproxy.tls import AuthorityError
 
     settings = inspector_web.with_token(settings)  # one token for every worker
+    reloader = Reloader(overrides, os.environ, settings)  # load() again on a save or SIGHUP
     try:
         # listen.tls: auto is settled here, once, before any worker is forked.
         settings, notes = server.resolve_tls(settings)
+        reloader.applied = settings  # a reload keeps the leaf issued now
         if settings.listen.workers > 1:
-            return workers.run(settings, open_inspector=args.open, notes=notes)
-        server.run_loop(server.serve_forever(settings, open_inspector=args.open, notes=notes))
+            return workers.run(settings, open_inspector=args.open, reloader=reloader, notes=notes)
+        server.run_loop(server.serve_forever(settings, args.open, reloader, notes))
         return 0
     except ssl.SSLError as exc:
         print(f"corsproxy: cannot use the https certificate: {exc}", file=sys.stderr)
@@ -292,7 +308,7 @@ def _trust(args: argparse.Namespace) -> int:
 
 
 def _check(args: argparse.Namespace) -> int:
-    settings = _load(args, with_flags=False)
+    settings = _load(_overrides(args, with_flags=False), with_flags=False)
     if settings is None:
         return USAGE_ERROR
     from corsproxy.config.describe import describe

@@ -68,6 +68,8 @@ def describe(settings: Settings) -> str:
         "   # besides localhost, *.localhost, 127.0.0.1, [::1] and the listen host",
         f"  tls: {tls}",
         f"log_level: {settings.log_level}",
+        f"reload: {_show(settings.reload)}"
+        + ("   # serve applies each saved change of the file" if settings.reload else ""),
         *_inspector_lines(settings),
         *_cors_lines(settings.cors),
         "",
@@ -146,6 +148,11 @@ def _header_rules(rules: HeaderRules) -> str:
     if rules.remove:
         parts.append("remove " + ", ".join(rules.remove))
     return "; ".join(parts)
+
+
+# For config/diff.py: a reload's words show values exactly as `check` does.
+show = _show
+header_rules_text = _header_rules
 
 
 def _example(route: Route) -> str:

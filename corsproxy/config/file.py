@@ -54,7 +54,7 @@ from corsproxy.config.yamllines import ListOf, Reader, Value, parse
 from corsproxy.proxy import headerrules  # the one place that knows the header-rule grammar
 
 # Which check reads which key; the dataclasses in settings.py hold the defaults.
-TOP_KEYS = ("listen", "upstream", "routes", "cors", "log_level", "inspector")
+TOP_KEYS = ("listen", "upstream", "routes", "cors", "log_level", "inspector", "reload")
 LISTEN_CHECKS = {
     "host": check_listen_host,
     "port": check_port,
@@ -156,12 +156,14 @@ def _settings(r: Reader, top: dict[str, Value], base_dir: str, env: Mapping[str,
     listen = _listen(r, top.get("listen"), base_dir)
     cors = _cors(r, top.get("cors"))
     level = r.field(top["log_level"], "log_level", check_log_level) if "log_level" in top else None
+    reload = r.field(top["reload"], "reload", check_bool) if "reload" in top else None
     return Settings(
         listen=listen,
         routes=_routes(r, top, env),
         cors=cors,
         log_level=level or "info",
         inspector=_inspector(r, top.get("inspector")),
+        reload=reload is not False,  # None (not given): watched
     )
 
 

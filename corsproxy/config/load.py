@@ -42,6 +42,7 @@ class Overrides:
     inspector: bool | None = None  # False: --no-inspector
     inspector_token: str | None = None  # no flag: CORSPROXY_INSPECTOR_TOKEN only
     https: bool | None = None  # --https: listen.tls: auto
+    reload: bool | None = None  # False: --no-reload
 
 
 class ConfigError(Exception):
@@ -81,6 +82,7 @@ _OVERRIDABLE = (
         check_inspector_token,
     ),
     ("https", "--https", None, "listen.tls", check_https_flag),
+    ("reload", "--no-reload", None, "reload", check_bool),
 )
 DEFAULT_CONFIG = "corsproxy.yaml"
 _Where = dict[str, tuple[str | None, int | None]]  # key path -> (source, line) it came from
@@ -188,6 +190,8 @@ def _apply(settings: Settings, key: str, value: Any) -> Settings:
         return replace(settings, cors=replace(settings.cors, allow_origins=value))
     if key.startswith("inspector."):
         return replace(settings, inspector=replace(settings.inspector, **{key[10:]: value}))
+    if key == "reload":
+        return replace(settings, reload=value)
     return replace(settings, log_level=value)
 
 

@@ -146,6 +146,7 @@ class Settings:
     cors: Cors = field(default_factory=Cors)
     log_level: str = "info"
     inspector: Inspector = field(default_factory=Inspector)
+    reload: bool = True  # watch the config file and apply each saved change (serve/reload.py)
     source: str | None = None
     warnings: tuple[str, ...] = ()
     # Where the settings came from, for the start-up output (not part of what they are):

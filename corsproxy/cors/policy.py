@@ -79,6 +79,7 @@ class CompiledPolicy:
     max_age: str
     private_network: bool
     where: str = "cors"  # the config key it came from, for reasons: "cors" or "cors.rules[1]"
+    reloads: bool = False  # a saved config file applies at once (serve/reload.py): say so
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,16 +97,17 @@ class PolicySet:
         return self.default
 
 
-def compile_policy(cors: Cors) -> PolicySet:
-    """Compile `cors` and each of its rules into the policies decide() uses."""
+def compile_policy(cors: Cors, reloads: bool = False) -> PolicySet:
+    """Compile `cors` and each of its rules into the policies decide() uses; `reloads`: the
+    config file is watched, so a refusal can say that saving it applies the fix."""
     rules: list[tuple[Any, CompiledPolicy]] = []
     for index, rule in enumerate(cors.rules):
-        policy = _compile_one(effective_cors(cors, rule), f"cors.rules[{index}]")
+        policy = _compile_one(effective_cors(cors, rule), f"cors.rules[{index}]", reloads)
         rules.extend((compile_path_glob(path), policy) for path in rule.paths)
-    return PolicySet(_compile_one(cors), tuple(rules))
+    return PolicySet(_compile_one(cors, "cors", reloads), tuple(rules))
 
 
-def _compile_one(cors: Cors, where: str = "cors") -> CompiledPolicy:
+def _compile_one(cors: Cors, where: str = "cors", reloads: bool = False) -> CompiledPolicy:
     methods = None if cors.allow_methods == "*" else tuple(cors.allow_methods)
     headers = None if cors.allow_headers == "*" else tuple(cors.allow_headers)
     return CompiledPolicy(
@@ -119,6 +121,7 @@ def _compile_one(cors: Cors, where: str = "cors") -> CompiledPolicy:
         max_age=str(cors.max_age),
         private_network=cors.allow_private_network,
         where=where,
+        reloads=reloads,
     )
 
 
@@ -211,9 +214,10 @@ def _preflight(
 
 
 def _refusal(origin: str, policy: CompiledPolicy) -> str:
+    saving = "; saving the config file applies it at once" if policy.reloads else ""
     return (
         f"origin {origin!r} is not in {policy.where}.allow_origins ({policy.origins.describe()}); "
-        f"add it there (or pass --allow-origin {origin}) to allow it"
+        f"add it there (or pass --allow-origin {origin}) to allow it{saving}"
     )
 
 

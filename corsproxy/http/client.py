@@ -18,12 +18,11 @@ import ssl
 import time
 from asyncio.staggered import staggered_race
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Container
 from itertools import zip_longest
-from typing import Protocol
 
 from corsproxy.http import responseparser, wire
-from corsproxy.http.connection import Connection
+from corsproxy.http.connection import Body, Connection
 from corsproxy.http.errors import (
     CertificateRejected,
     ConnectFailed,
@@ -41,18 +40,6 @@ IDLE_SECONDS = 10.0  # a pooled connection unused this long is closed instead of
 IDLE_PER_UPSTREAM = 64  # idle connections kept per upstream; more are closed
 DNS_SECONDS = 10.0  # how long a name's addresses are reused
 HAPPY_EYEBALLS_DELAY = 0.25  # head start of each address over the next (RFC 8305 §5)
-
-
-class Body(Protocol):
-    """A request body as the client reads it: aiohttp's StreamReader (request.content)."""
-
-    def is_eof(self) -> bool: ...
-
-    def read_nowait(self, n: int = -1) -> bytes: ...
-
-    async def read(self, n: int = -1) -> bytes: ...
-
-    async def readany(self) -> bytes: ...
 
 
 class Response:
@@ -164,8 +151,12 @@ class Pool:
         self._dns: dict[tuple[str, int], tuple[float, list[tuple]]] = {}
         self._tls: dict[bool, ssl.SSLContext] = {}
         self._sweep: asyncio.TimerHandle | None = None
+        self._wanted: Container[tuple[str, str, int, bool]] | None = None  # see keep_only()
 
     def put(self, key: tuple[str, str, int, bool], conn: Connection) -> None:
+        if self._wanted is not None and key not in self._wanted:
+            conn.abort()  # its upstream left the config while this request ran
+            return
         conn.idle_since = time.monotonic()
         idle = self._idle.get(key)
         if idle is None:
@@ -197,6 +188,14 @@ class Pool:
                 idle.popleft().abort()
         if any(self._idle.values()):
             self._sweep = loop.call_later(IDLE_SECONDS, self._expire_idle, loop)
+
+    def keep_only(self, keys: Container[tuple[str, str, int, bool]]) -> None:
+        """After a reload: close the idle connections of upstreams no longer configured, and
+        close theirs that requests still running give back later. Kept upstreams keep theirs."""
+        self._wanted = keys
+        for key in [key for key in self._idle if key not in keys]:
+            for conn in self._idle.pop(key):
+                conn.abort()
 
     def close(self) -> None:
         if self._sweep is not None:

@@ -8,11 +8,24 @@ however fast the upstream sends and however slow the browser reads.
 from __future__ import annotations
 
 import asyncio
+from typing import Protocol
 
 from corsproxy.http import responseparser, wire
 from corsproxy.http.errors import Disconnected, IdleTimeout
 
 HIGH_WATER = 256 * 1024  # stop reading from the upstream while the browser is this far behind
+
+
+class Body(Protocol):
+    """A request body as the client reads it: aiohttp's StreamReader (request.content)."""
+
+    def is_eof(self) -> bool: ...
+
+    def read_nowait(self, n: int = -1) -> bytes: ...
+
+    async def read(self, n: int = -1) -> bytes: ...
+
+    async def readany(self) -> bytes: ...
 
 
 class Connection(asyncio.Protocol):

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from aiohttp import web
     from aiohttp.http import RawRequestMessage
 
-    from corsproxy.http.client import Body
+    from corsproxy.http.connection import Body
     from corsproxy.proxy.accesslog import Entry
 
 # A replay is marked by this header, named in Connection so that the proxy drops it like any

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import json
 import os
+from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from datetime import datetime
@@ -33,6 +34,7 @@ STATIC = {
     "inspector.css": ("inspector.css", "text/css"),
     "inspector.js": ("inspector.js", "text/javascript"),
 }
+RELOADS_KEPT = 50  # config reloads kept for the list's markers
 HEARTBEAT_SECONDS = 15.0  # an SSE comment line, so a vanished page is noticed
 QUEUE_LIMIT = 10_000  # events waiting for a slow page; past it the stream ends and it resumes
 SECURITY_HEADERS = {
@@ -89,6 +91,7 @@ class Inspector(Recorder):
         self.scheme = "https" if address.tls else "http"
         self.routes = routes
         self.peers = peers
+        self.reloads: deque[dict[str, Any]] = deque(maxlen=RELOADS_KEPT)
         self._files: dict[str, bytes] = {}
         self._handlers: dict[tuple[str, str], Handler] = {
             ("GET", "api/exchanges"): self._exchanges,
@@ -103,9 +106,11 @@ class Inspector(Recorder):
         """The URL printed at start-up, token included."""
         return page_url(self.address, self.token)
 
-    def reloaded(self, message: str) -> None:
-        """`event: reload` to every open page (called when the config is reloaded)."""
-        self.store.publish(("reload", {"message": message}))
+    def reloaded(self, event: dict[str, Any]) -> None:
+        """`event: reload` to every open page, and kept for pages opened later (serve/server.py
+        calls it for each reload, applied or refused: {time, ok, message, details})."""
+        self.reloads.append(event)
+        self.store.publish(("reload", event))
 
     def close(self) -> None:
         """End the open event streams, so that a drain does not wait for them."""
@@ -195,6 +200,7 @@ class Inspector(Recorder):
             "exchanges": [r for r in records if r["id"] > after],
             "keep": self.store.keep,
             "routes": list(self.routes),
+            "reloads": list(self.reloads),
         }
         return self._json(entry, body)
 

@@ -230,9 +230,8 @@ class AccessLog:
     def __init__(
         self, level: str = "info", stream: TextIO | None = None, colour: bool | None = None
     ) -> None:
-        self.level = LEVELS[level]
         self.stream = stream if stream is not None else sys.stderr
-        self.enabled = self.level <= LEVELS["info"]
+        self.set_level(level)
         self.debug = self.level <= LEVELS["debug"]
         self.colour = wants_colour(self.stream, os.environ) if colour is None else colour
         self._pending: list[str] = []
@@ -241,6 +240,11 @@ class AccessLog:
         self._said: set[tuple[str | None, str, str]] = set()
         self._second = self._millis = -1
         self._hms = self._stamp = ""
+
+    def set_level(self, level: str) -> None:
+        """At start, and when a reload changes log_level."""
+        self.level = LEVELS[level]
+        self.enabled = self.level <= LEVELS["info"]
 
     def emit(self, entry: Entry, millis: float) -> None:
         """Queue one line for a finished request that took `millis`."""

@@ -75,7 +75,8 @@ class Classifier:
     def __init__(self, settings: Settings) -> None:
         self.hosts = HostGuard(settings.listen.host, settings.listen.allowed_hosts)
         self.routes = RouteTable(settings.routes)
-        self.policies = policy.compile_policy(settings.cors)
+        watched = settings.reload and settings.source is not None  # see serve/reload.py
+        self.policies = policy.compile_policy(settings.cors, reloads=watched)
         self._decisions: Memo[tuple, tuple[policy.Decision, str]] = Memo()
 
     def classify(self, method: str, raw_path: str, headers: Headers) -> Classified:

@@ -15,11 +15,12 @@ import signal
 import ssl
 import threading
 import webbrowser
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, TypeVar
 
 from aiohttp import web
+from aiohttp.http import RawRequestMessage
 
 from corsproxy.config.describe import source_line
 from corsproxy.config.model import TLS, Settings
@@ -27,8 +28,9 @@ from corsproxy.http import fastpath
 from corsproxy.http.parser import ProxyServer
 from corsproxy.inspector import web as inspector_web
 from corsproxy.proxy.accesslog import AccessLog
-from corsproxy.proxy.handler import Proxy
+from corsproxy.proxy.handler import Answer, Proxy
 from corsproxy.serve.listener import Listener
+from corsproxy.serve.reload import Outcome, Reloader, Watch
 
 if TYPE_CHECKING:
     from corsproxy.inspector.peers import Peers
@@ -41,15 +43,59 @@ HEADER_TIMEOUT = 30.0
 T = TypeVar("T")
 
 
+class Current:
+    """The proxy that new requests go to; Running.switch() replaces it after a reload. A request
+    already handed to a proxy keeps it: handle() runs to the end on the proxy it started on,
+    streams and WebSockets included."""
+
+    __slots__ = ("proxy",)
+
+    def __init__(self, proxy: Proxy) -> None:
+        self.proxy = proxy
+
+    def handle(self, request: web.BaseRequest) -> Awaitable[Answer]:
+        return self.proxy.handle(request)
+
+    def answer(self, message: RawRequestMessage) -> bytes | None:
+        return self.proxy.answer_at_once(message)
+
+
 @dataclass
 class Running:
     """A started proxy: its real port (when port 0 was asked for) and how to stop it."""
 
-    proxy: Proxy
+    current: Current
     runner: web.ServerRunner
     listener: Listener
     port: int
     url: str
+
+    @property
+    def proxy(self) -> Proxy:
+        """The proxy new requests go to."""
+        return self.current.proxy
+
+    def apply(self, outcome: Outcome) -> None:
+        """A reload's outcome: switch to its settings (when they differ), then the inspector's
+        marker. A failure to build the new proxy raises before anything has switched."""
+        if outcome.settings is not None and outcome.switch:
+            self.switch(outcome.settings)
+        event = outcome.event()
+        if event is not None and self.proxy.inspector is not None:
+            self.proxy.inspector.reloaded(event)
+
+    def switch(self, settings: Settings) -> None:
+        """Serve `settings` from the next request on. The new Proxy is built whole first, then
+        takes over the old one's upstream pool, WebSocket client and inspector (its list and
+        token live on); idle connections to upstreams no longer configured are closed."""
+        old = self.current.proxy
+        new = Proxy(settings, old.log, old.inspector)
+        new.pool, new.websockets, new.raw_responses = old.pool, old.websockets, old.raw_responses
+        self.current.proxy = new
+        old.log.set_level(settings.log_level)
+        new.pool.keep_only(upstream_keys(new))
+        if new.inspector is not None:
+            new.inspector.routes = tuple(route.prefix for route in settings.routes)
 
     async def stop(self) -> None:
         """Stop accepting, let in-flight requests finish (up to DRAIN_SECONDS), close the pool."""
@@ -115,9 +161,10 @@ async def start(
     await proxy.start()
     fast = fastpath.enabled(os.environ)
     proxy.raw_responses = fast
+    current = Current(proxy)
     server = ProxyServer(
-        proxy.handle,
-        answer=proxy.answer_at_once if fast else None,
+        current.handle,
+        answer=current.answer if fast else None,
         handler_cancellation=True,
         access_log=None,
         keepalive_timeout=header_timeout,
@@ -137,7 +184,16 @@ async def start(
     proxy.inspector = inspector_web.build(settings, real_port, ids, peers)
     if peers is not None and proxy.inspector is not None:
         await peers.start(proxy.inspector.store, proxy.inspector.replay_here)
-    return Running(proxy, runner, listener, real_port, listen_url(settings, real_port))
+    return Running(current, runner, listener, real_port, listen_url(settings, real_port))
+
+
+def upstream_keys(proxy: Proxy) -> set[tuple[str, str, int, bool]]:
+    """The upstream pool's keys (scheme, host, port, verify) of the proxy's routes."""
+    keys = set()
+    for target in proxy.routes.routes:
+        prepared = proxy.prepared[id(target.route)]
+        keys.add((prepared.scheme, target.host, target.port, prepared.ssl))
+    return keys
 
 
 def listen_url(settings: Settings, port: int) -> str:
@@ -210,10 +266,13 @@ def raise_open_files_limit() -> str | None:
 
 
 async def serve_forever(
-    settings: Settings, open_inspector: bool = False, notes: Sequence[str] = ()
+    settings: Settings,
+    open_inspector: bool = False,
+    reloader: Reloader | None = None,
+    notes: Sequence[str] = (),
 ) -> None:
-    """Serve until SIGTERM or SIGINT, then drain and return; `notes` (who signed the https
-    certificate) follow the start-up lines."""
+    """Serve until SIGTERM or SIGINT, then drain and return; reload on a save or SIGHUP.
+    `notes` (who signed the https certificate) follow the start-up line."""
     log = AccessLog(settings.log_level)
     low_limit = raise_open_files_limit()
     # Signal handlers first: once the start-up line is out, SIGTERM must mean "drain".
@@ -222,6 +281,9 @@ async def serve_forever(
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     running = await start(settings, log)
+    watch = Watch(reloader, running.apply, log.message) if reloader else None
+    if watch is not None:
+        loop.add_signal_handler(signal.SIGHUP, watch.asked)
     log.message(banner(running))  # first: scripts and tests read it as "ready"
     for note in notes:  # who signed the https certificate, and how to trust it
         log.message(note)
@@ -232,10 +294,14 @@ async def serve_forever(
         log.message(f"corsproxy: warning: {low_limit}")
     for warning in settings.warnings:
         log.message(f"corsproxy: warning: {warning}")
+    if watch is not None:
+        watch.start()
     try:
         await stop.wait()
         log.message("corsproxy: stopping (draining in-flight requests)")
     finally:
+        if watch is not None:
+            watch.close()
         await running.stop()
 
 

@@ -14,7 +14,6 @@ load balancing is a Linux feature anyway.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import os
 import selectors
@@ -33,18 +32,22 @@ from corsproxy.config.model import Settings
 from corsproxy.inspector import peers
 from corsproxy.inspector import web as inspector_web
 from corsproxy.proxy.accesslog import AccessLog
-from corsproxy.serve import server
+from corsproxy.serve import child, fanout, server
 from corsproxy.serve.listener import reserve
+from corsproxy.serve.reload import Reloader
 
 START_SECONDS = 1.0  # a worker that dies sooner after it was forked failed to start
 STOP_SECONDS = server.DRAIN_SECONDS + 5.0  # after SIGTERM; a worker still there is then killed
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+# Blocked across fork(): the child must not run the parent's handlers.
+FORK_BLOCKED = {*STOP_SIGNALS, signal.SIGCHLD, signal.SIGHUP}
 
 
 def run(
     settings: Settings,
     port: int | None = None,
     open_inspector: bool = False,
+    reloader: Reloader | None = None,
     notes: Sequence[str] = (),
 ) -> int:
     """Serve with settings.listen.workers processes until SIGTERM or SIGINT; returns 0, or 1 when
@@ -55,7 +58,7 @@ def run(
     settings = inspector_web.with_token(settings)  # one token, made before the forks
     reserved = reserve(settings.listen.host, settings.listen.port if port is None else port)
     try:
-        return Supervisor(settings, reserved, low_limit, open_inspector, notes).run()
+        return Supervisor(settings, reserved, low_limit, open_inspector, reloader, notes).run()
     finally:
         for sock in reserved:
             sock.close()
@@ -84,6 +87,7 @@ class Worker:
     pid: int
     ready_fd: int  # read end: b"uvloop\n" or b"asyncio\n" once it listens, end of file once gone
     started: float
+    control: fanout.Outbox  # the parent's end of its control pipe (reloads)
     replaces: int | None = None  # the worker it was forked to replace
     slot: int = 0  # 0..count-1; a replacement takes the slot of the worker it replaces
     ready: bool = False
@@ -115,9 +119,10 @@ class Supervisor:
         reserved: list[socket.socket],
         low_limit: str | None,
         open_inspector: bool = False,
+        reloader: Reloader | None = None,
         notes: Sequence[str] = (),
     ) -> None:
-        self.settings = settings
+        self.settings = settings  # the latest reload's: a worker forked now starts with them
         self.open_inspector = open_inspector
         self.notes = tuple(notes)
         self.count = settings.listen.workers
@@ -139,12 +144,13 @@ class Supervisor:
         # The inspector's one list across workers (inspector/peers.py): their sockets' folder.
         self.inspector_folder = peers.make_folder() if settings.inspector.enabled else None
         self.started_at = time.time()
+        self.reloads = fanout.Reloads(reloader, self.log, self._reloaded) if reloader else None
 
     def run(self) -> int:
         for sock in (self.wakeup_r, self.wakeup_w):
             sock.setblocking(False)
         self.selector.register(self.wakeup_r, selectors.EVENT_READ)
-        watched = (*STOP_SIGNALS, signal.SIGCHLD)
+        watched = (*STOP_SIGNALS, signal.SIGCHLD, signal.SIGHUP)
         previous = {sig: signal.signal(sig, _noted) for sig in watched}
         old_wakeup = signal.set_wakeup_fd(self.wakeup_w.fileno())
         try:
@@ -171,6 +177,8 @@ class Supervisor:
                 self._read(key.data)
         self._reap()
         self._check_time()
+        if self.reloads is not None:
+            self.reloads.turn(self._controls(), self.stopping)
 
     def _timeout(self) -> float | None:
         now = time.monotonic()
@@ -179,6 +187,8 @@ class Supervisor:
         ]
         if self.kill_at is not None:
             deadlines.append(self.kill_at)
+        if self.reloads is not None:
+            deadlines += self.reloads.deadlines(self._controls(), self.stopping)
         return max(0.0, min(deadlines) - now) if deadlines else None
 
     def _signals(self) -> None:
@@ -189,17 +199,26 @@ class Supervisor:
         if any(sig in numbers for sig in STOP_SIGNALS) and not self.stopping:
             self.log.message("corsproxy: stopping (draining in-flight requests)")
             self._stop()
+        if signal.SIGHUP in numbers and self.reloads is not None and not self.stopping:
+            self.reloads.asked(self._controls())
 
     def _read(self, worker: Worker) -> None:
         try:
-            word = os.read(worker.ready_fd, 64)
+            words = os.read(worker.ready_fd, 4096)
         except OSError:
-            word = b""
-        if not word:  # it is gone; _reap() learns how
+            words = b""
+        if not words:  # it is gone; _reap() learns how
             self._forget(worker)
             return
+        for word in words.split():
+            if word.isdigit() and self.reloads is not None:  # `reloaded N`: it switched
+                self.reloads.answered(worker.pid, int(word))
+            elif word in (b"uvloop", b"asyncio"):
+                self._ready(worker, word)
+
+    def _ready(self, worker: Worker, word: bytes) -> None:
         worker.ready = True
-        self.uvloop = word.startswith(b"uvloop")
+        self.uvloop = word == b"uvloop"
         if self.stopping:
             return
         if self.announced and worker.replaces is not None:
@@ -271,31 +290,37 @@ class Supervisor:
 
     def _spawn(self, replaces: int | None, slot: int) -> None:
         ready_r, ready_w = os.pipe()
+        control_r, control_w = os.pipe()
+        os.set_blocking(control_w, False)
         for stream in (sys.stdout, sys.stderr):  # else the child would write them out again
             with contextlib.suppress(OSError, ValueError):
                 stream.flush()
-        # Blocked across fork(): the child must not run the parent's handlers.
-        mask = signal.pthread_sigmask(signal.SIG_BLOCK, {*STOP_SIGNALS, signal.SIGCHLD})
+        mask = signal.pthread_sigmask(signal.SIG_BLOCK, FORK_BLOCKED)
         try:
             pid = os.fork()
         except OSError as error:
             signal.pthread_sigmask(signal.SIG_SETMASK, mask)
-            os.close(ready_r)
-            os.close(ready_w)
+            for fd in (ready_r, ready_w, control_r, control_w):
+                os.close(fd)
             self.log.message(f"corsproxy: cannot start a worker: {error.strerror or error}")
             self.gave_up = True
             self._stop()
             return
         if pid == 0:
             os.close(ready_r)
-            self._become_worker(ready_w, mask, slot)
+            os.close(control_w)
+            self._become_worker(child.Pipes(ready_w, self.lifeline_r, control_r), mask, slot)
         signal.pthread_sigmask(signal.SIG_SETMASK, mask)
         os.close(ready_w)
-        worker = Worker(pid, ready_r, time.monotonic(), replaces, slot)
+        os.close(control_r)
+        control = fanout.Outbox(control_w)
+        worker = Worker(pid, ready_r, time.monotonic(), control, replaces, slot)
         self.workers[pid] = worker
         self.selector.register(ready_r, selectors.EVENT_READ, worker)
 
-    def _become_worker(self, ready_fd: int, mask: set[int | signal.Signals], slot: int) -> NoReturn:
+    def _become_worker(
+        self, pipes: child.Pipes, mask: set[int | signal.Signals], slot: int
+    ) -> NoReturn:
         """In the child: serve until SIGTERM, then exit, never returning into the parent's code."""
         code = 1
         try:
@@ -304,15 +329,10 @@ class Supervisor:
             signal.signal(signal.SIGINT, signal.SIG_IGN)
             signal.signal(signal.SIGTERM, signal.SIG_DFL)
             signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+            signal.signal(signal.SIGHUP, signal.SIG_IGN)  # the parent reloads, then tells it
             signal.pthread_sigmask(signal.SIG_SETMASK, mask)
             self._close_inherited()
-            shared = None
-            if self.inspector_folder is not None:
-                shared = (
-                    peers.ids(slot, self.started_at),
-                    peers.Peers(self.inspector_folder, slot),
-                )
-            serving = _serve(self.settings, self.port, ready_fd, self.lifeline_r, shared)
+            serving = child.serve(self.settings, self.port, pipes, self._shared(slot))
             code = server.run_loop(serving)
         except BaseException:
             traceback.print_exc()
@@ -328,11 +348,23 @@ class Supervisor:
             return None
         return peers.ids(slot, self.started_at), peers.Peers(self.inspector_folder, slot)
 
+    def _controls(self) -> dict[int, fanout.Outbox]:
+        return {pid: worker.control for pid, worker in self.workers.items()}
+
+    def _reloaded(self, settings: Settings) -> None:
+        """A worker forked from now on starts with these."""
+        self.settings = settings
+
     def _forget(self, worker: Worker) -> None:
         if worker.ready_fd >= 0:
             self.selector.unregister(worker.ready_fd)
             os.close(worker.ready_fd)
             worker.ready_fd = -1
+        if worker.control.fd >= 0:
+            os.close(worker.control.fd)
+            worker.control.fd = -1
+        if self.reloads is not None:
+            self.reloads.answered(worker.pid, None)
 
     def _close_fds(self) -> None:
         """In the parent, at the end; run() closes the reserved sockets."""
@@ -348,7 +380,9 @@ class Supervisor:
         """In a new worker: the parent's descriptors, its lifeline's read end apart. Closed, not
         unregistered: the epoll instance is shared with the parent across fork()."""
         for worker in self.workers.values():
-            os.close(worker.ready_fd)
+            for fd in (worker.ready_fd, worker.control.fd):
+                if fd >= 0:
+                    os.close(fd)
         self.selector.close()
         self.wakeup_r.close()
         self.wakeup_w.close()
@@ -360,39 +394,3 @@ class Supervisor:
 def _send(pid: int, sig: int) -> None:
     with contextlib.suppress(ProcessLookupError):
         os.kill(pid, sig)
-
-
-async def _serve(
-    settings: Settings,
-    port: int,
-    ready_fd: int,
-    lifeline_fd: int,
-    inspector: tuple[Callable[[], int], peers.Peers] | None = None,
-) -> int:
-    """One worker: listen on the shared port, say so, serve until SIGTERM, drain as one process
-    does. The parent vanishing (SIGKILL) stops it too, so no worker keeps the port orphaned."""
-    log = AccessLog(settings.log_level)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    loop.add_signal_handler(signal.SIGTERM, stop.set)
-
-    def orphaned() -> None:  # end of file on the lifeline
-        loop.remove_reader(lifeline_fd)
-        stop.set()
-
-    loop.add_reader(lifeline_fd, orphaned)
-    try:
-        ids, others = inspector or (None, None)
-        running = await server.start(
-            settings, log, port=port, reuse_port=True, ids=ids, peers=others
-        )
-    except OSError as error:  # the port, or the TLS files (ssl.SSLError is an OSError)
-        log.message(f"corsproxy: worker {os.getpid()} cannot start: {error.strerror or error}")
-        return 1
-    with contextlib.suppress(OSError):  # the parent is gone: the lifeline says so too
-        os.write(ready_fd, b"uvloop\n" if server.uvloop_running() else b"asyncio\n")
-    try:
-        await stop.wait()
-    finally:
-        await running.stop()
-    return 0

@@ -26,6 +26,7 @@ const state = {
   renderQueued: false,
   lastRender: 0,
   routes: [],
+  reloads: [], // config reloads ({time, ok, message, details}), shown as markers in the list
 };
 
 const $ = (id) => document.getElementById(id);
@@ -70,6 +71,7 @@ async function resync() {
   const body = await response.json();
   state.keep = body.keep || state.keep;
   state.routes = body.routes || [];
+  state.reloads = body.reloads || [];
   state.byId.clear();
   for (const exchange of body.exchanges) state.byId.set(exchange.id, exchange);
   fillRoutes();
@@ -99,7 +101,10 @@ function listen(since) {
   });
   source.addEventListener("reload", (event) => {
     const data = JSON.parse(event.data || "{}");
-    toast(`config reloaded${data.message ? ": " + data.message : ""}`);
+    state.reloads.push(data);
+    if (state.reloads.length > 50) state.reloads.shift();
+    toast(data.message || "config reloaded", data.ok === false);
+    render(false);
   });
   source.addEventListener("error", () => {
     // A restarted proxy numbers its exchanges afresh: load the whole list again, then listen.
@@ -265,7 +270,7 @@ function render(full) {
     return tr;
   });
   state.fresh.clear();
-  $("rows").replaceChildren(...trs);
+  $("rows").replaceChildren(...withMarkers(rows, trs));
   const total = state.byId.size;
   $("count").textContent = `${total} exchange${total === 1 ? "" : "s"} kept (of ${state.keep})`;
   $("shown").textContent = rows.length === total ? "" : `${rows.length} shown`;
@@ -278,6 +283,31 @@ function render(full) {
         "Point your page at ", h("code", { text: location.origin }),
         " and its requests show up here, live."));
   }
+}
+
+// A reload's marker sits above the exchanges that started before it: those ran under the
+// config it replaced (newest first, like the rows).
+function withMarkers(rows, trs) {
+  const marks = [...state.reloads].sort((a, b) => Date.parse(b.time) - Date.parse(a.time));
+  const out = [];
+  let next = 0;
+  rows.forEach(([x, child], i) => {
+    while (!child && next < marks.length && Date.parse(marks[next].time) >= Date.parse(x.time)) {
+      out.push(marker(marks[next++]));
+    }
+    out.push(trs[i]);
+  });
+  while (next < marks.length) out.push(marker(marks[next++]));
+  return out;
+}
+
+function marker(reload) {
+  const details = (reload.details || []).join("\n");
+  return h("tr", { class: "reload-marker", "data-ok": reload.ok ? "true" : "false" },
+    h("td", { class: "time", text: clock(reload.time) }),
+    h("td", { colspan: 6, title: details || null },
+      h("span", { class: "badge reload-badge", text: reload.ok ? "config reloaded" : "config not reloaded" }),
+      " ", reload.message || "", details ? h("div", { class: "reload-details", text: details }) : null));
 }
 
 function fillRoutes() {
