@@ -9,6 +9,7 @@ Nothing here sleeps: every wait is Playwright's expect(), which retries until it
 from __future__ import annotations
 
 import json
+import os
 import urllib.request
 import uuid
 from collections.abc import AsyncIterator
@@ -18,6 +19,7 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
+import yaml
 
 from corsproxy.inspector.web import masked
 from tests.e2e.conftest import (
@@ -286,3 +288,30 @@ async def test_other_pages_cannot_read_the_inspector_or_act_through_it(
         [line] = await proxy.logged("POST", blind.removeprefix(proxy.url()))
         assert " -> 403 " in line, line
     assert len(api(proxy, token, "exchanges")["exchanges"]) >= kept_before  # nothing cleared
+
+
+async def test_a_config_reload_shows_as_a_marker_in_the_list(
+    inspected: Inspected, proxies: Proxies
+) -> None:
+    """The config file saved under the running proxy (as editors do: a new file renamed over
+    it): the open page shows the reload as a marker above the exchanges made before it, and
+    a file with a mistake as a refused one; the proxy keeps serving either way."""
+    await inspected.reset()
+    path = proxies.directory / "inspector.yaml"
+    config = yaml.safe_load(path.read_text())
+    config["cors"] = {"allow_origins": ["localhost", "http://reload.test"]}
+    markers = inspected.inspector.locator("#rows tr.reload-marker")
+    for count, text in enumerate(
+        (yaml.safe_dump(config, sort_keys=False), "cors: {allow_origins: [nope]}\n"), 1
+    ):
+        saved = path.with_suffix(".saving")
+        saved.write_text(text)
+        os.replace(saved, path)
+        await expect(markers).to_have_count(count, timeout=SHOWN_MS)
+    await expect(markers.nth(0)).to_have_attribute("data-ok", "false")  # newest on top
+    await expect(markers.nth(0)).to_contain_text("config not reloaded")
+    await expect(markers.nth(1)).to_have_attribute("data-ok", "true")
+    await expect(markers.nth(1)).to_contain_text("http://reload.test")
+    assert (await inspected.app.fetch(inspected.proxy.url() + unique("/api/items")))[
+        "status"
+    ] == 200
