@@ -21,12 +21,18 @@ examples:
       http://localhost:8080; pages on any localhost port may call it
   corsproxy serve http://localhost:8000 --port 9000 --allow-origin http://app.test:3000
       another port, and a page origin that is not localhost
-  corsproxy serve -c corsproxy.yaml --log-level debug
-      routes and rules from a file; each request's headers under its log line
+  corsproxy serve -c corsproxy.yaml --https --open
+      routes and rules from a file, over https (run `corsproxy trust` once), and the
+      inspector opened in your browser
 
 settings: flags over CORSPROXY_* variables over the file over the defaults. Without
 -c, a corsproxy.yaml in the current folder is read; the start-up output names the
-file it read (`config: ...`) and what the flags changed in it.
+file it read (`config: ...`) and what the flags changed in it. Saving the file (or
+kill -HUP) applies it while the proxy runs; a file with mistakes is not applied
+and the proxy keeps serving (--no-reload: no watching).
+
+the inspector: every exchange as the browser judged it, at the `inspector:` URL
+the start-up output prints (its token is the key; --no-inspector: none).
 
 the log: one line per request: time, method, path, origin, the CORS verdict (on a
 terminal: green allowed, yellow fixed by the proxy, red refused or 5xx), what the
