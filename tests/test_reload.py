@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import socket
 from pathlib import Path
 
 import aiohttp
@@ -275,12 +276,28 @@ async def test_flags_and_environment_keep_their_precedence_over_the_saved_file(t
         serving.stop()
 
 
-async def test_requests_in_flight_finish_under_the_config_they_started_with(tmp_path, backends):
+@pytest.mark.parametrize(
+    "flags",
+    [
+        (),
+        pytest.param(
+            ("--workers", "2"),
+            marks=pytest.mark.skipif(
+                not hasattr(socket, "SO_REUSEPORT"), reason="needs SO_REUSEPORT"
+            ),
+        ),
+    ],
+    ids=["one process", "two workers"],
+)
+async def test_requests_in_flight_finish_under_the_config_they_started_with(
+    tmp_path, backends, flags
+):
     """200 requests started under the old config, a reload, then their answers: none fails,
-    each with the old config's CORS headers, while a new request sees the new config."""
+    each with the old config's CORS headers, while a new request sees the new config (with
+    two workers: whichever worker answers it, once the parent said the reload is done)."""
     path = tmp_path / "corsproxy.yaml"
     path.write_text(config(backends["one"]))
-    serving = Serving(path)
+    serving = Serving(path, *flags)
     try:
         await serving.until("config: ")
         async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as client:
@@ -299,7 +316,8 @@ async def test_requests_in_flight_finish_under_the_config_they_started_with(tmp_
                 await backends["arrived"].wait()
             save(path, config(backends["two"], B))
             await serving.until("reloaded")
-            assert await serving.get("/x", A) == (200, "two /x", None)
+            for _ in range(10):  # new connections: with workers, each may land on either
+                assert await serving.get("/x", A) == (200, "two /x", None)
             backends["release"].set()
             answers = await asyncio.gather(*flying)
         assert set(answers) == {(200, A, "one /slow")}
