@@ -10,8 +10,12 @@ import aiohttp
 import pytest
 from aiohttp import web
 
+from tests import test_reload as reloading
 from tests.conftest import ORIGIN, free_port
 from tests.proc import ProxyProcess
+from tests.test_reload import A, Serving, save
+
+backends = reloading.backends  # the fixture: two upstreams that say who they are
 
 SECRET = "sk-review-5e1f0a"  # what API_TOKEN holds
 TOKEN = "review-inspector-token-0123456789abcdef"  # the inspector's, fixed
@@ -43,19 +47,19 @@ async def upstream_app(aiohttp_server):  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture
-def config(tmp_path: Path) -> Iterator[Path]:
+def config_file(tmp_path: Path) -> Iterator[Path]:
     yield tmp_path / "corsproxy.yaml"
 
 
 @pytest.mark.parametrize(
     "api", ["api/exchanges", "api/har"], ids=["the exchanges' JSON", "the HAR download"]
 )
-async def test_a_header_rule_secret_never_reaches_the_inspector(aiohttp_server, config, api):
+async def test_a_header_rule_secret_never_reaches_the_inspector(aiohttp_server, config_file, api):
     upstream = await upstream_app(aiohttp_server)
-    config.write_text(CONFIG.format(upstream=f"http://127.0.0.1:{upstream.port}"))
+    config_file.write_text(CONFIG.format(upstream=f"http://127.0.0.1:{upstream.port}"))
     port = free_port()
     env = {"API_TOKEN": SECRET, "CORSPROXY_INSPECTOR_TOKEN": TOKEN}
-    proxy = ProxyProcess(["serve", "-c", str(config), "--port", str(port)], env=env)
+    proxy = ProxyProcess(["serve", "-c", str(config_file), "--port", str(port)], env=env)
     try:
         base = f"http://localhost:{port}"
         assert (await get(f"{base}/data", Origin=ORIGIN))[0] == 200
@@ -67,11 +71,11 @@ async def test_a_header_rule_secret_never_reaches_the_inspector(aiohttp_server, 
         proxy.stop()
 
 
-async def test_a_header_rule_secret_never_reaches_the_debug_log(aiohttp_server, config):
+async def test_a_header_rule_secret_never_reaches_the_debug_log(aiohttp_server, config_file):
     upstream = await upstream_app(aiohttp_server)
-    config.write_text(CONFIG.format(upstream=f"http://127.0.0.1:{upstream.port}"))
+    config_file.write_text(CONFIG.format(upstream=f"http://127.0.0.1:{upstream.port}"))
     port = free_port()
-    args = ["serve", "-c", str(config), "--port", str(port), "--log-level", "debug"]
+    args = ["serve", "-c", str(config_file), "--port", str(port), "--log-level", "debug"]
     proxy = ProxyProcess(args, env={"API_TOKEN": SECRET})
     try:
         assert (await get(f"http://localhost:{port}/data", Origin=ORIGIN))[0] == 200
@@ -80,3 +84,29 @@ async def test_a_header_rule_secret_never_reaches_the_debug_log(aiohttp_server, 
     assert "to the upstream:" in output
     assert "Bearer ${API_TOKEN}" in output
     assert SECRET not in output
+
+
+@pytest.mark.parametrize(
+    ("before", "after", "shows_headers"),
+    [("info", "debug", True), ("debug", "info", False)],
+    ids=["a reload to debug adds the header sets", "a reload from debug drops them"],
+)
+async def test_a_reloaded_log_level_changes_the_header_sets_under_each_line(
+    tmp_path, backends, before, after, shows_headers
+):
+    path = tmp_path / "corsproxy.yaml"
+    path.write_text(reloading.config(backends["one"], extra=f"log_level: {before}\n"))
+    serving = Serving(path)
+    try:
+        await serving.until("config: ")
+        save(path, reloading.config(backends["one"], extra=f"log_level: {after}\n"))
+        lines = await serving.until("reloaded")
+        assert lines[-1].endswith(f"log_level: {before} -> {after}")
+        assert (await serving.get("/after-reload", A))[0] == 200
+        assert (await serving.get("/next", A))[0] == 200
+        lines = await serving.until("/next")  # the header sets come before the next line
+    finally:
+        serving.stop()
+    output = "\n".join(lines)
+    assert "/after-reload" in output
+    assert ("from the browser:" in output) is shows_headers, output
