@@ -11,7 +11,7 @@ import pytest
 from aiohttp import web
 
 from tests import test_reload as reloading
-from tests.conftest import ORIGIN, free_port
+from tests.conftest import ORIGIN, free_port, raw_request
 from tests.proc import ProxyProcess
 from tests.test_reload import A, Serving, save
 
@@ -110,3 +110,47 @@ async def test_a_reloaded_log_level_changes_the_header_sets_under_each_line(
     output = "\n".join(lines)
     assert "/after-reload" in output
     assert ("from the browser:" in output) is shows_headers, output
+
+
+def _upstream_that_counts(seen: list[str]) -> web.Application:
+    async def page(request: web.Request) -> web.Response:
+        seen.append(request.path)
+        return web.Response(text="from the upstream")
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", page)
+    return app
+
+
+ABSOLUTE = [
+    ("a preflight", "OPTIONS", "Access-Control-Request-Method: PUT\r\n"),
+    ("a GET", "GET", ""),
+]
+
+
+@pytest.mark.parametrize(
+    ("method", "extra"), [r[1:] for r in ABSOLUTE], ids=[r[0] for r in ABSOLUTE]
+)
+async def test_an_absolute_form_inspector_url_is_neither_forwarded_nor_granted_cors(
+    aiohttp_server, start_proxy, method, extra
+):
+    """/__corsproxy/... is the proxy's own whichever form the request target takes (RFC 9112
+    §3.2.2 absolute-form): never sent upstream, never a preflight grant, never CORS headers."""
+    seen: list[str] = []
+    upstream = await aiohttp_server(_upstream_that_counts(seen))
+    proxy = await start_proxy(f"http://127.0.0.1:{upstream.port}")
+    target = f"http://localhost:{proxy.port}/__corsproxy/api/exchanges"
+    head = (
+        f"{method} {target} HTTP/1.1\r\nHost: localhost:{proxy.port}\r\nOrigin: {ORIGIN}\r\n{extra}"
+    )
+    # Kept alive, then one more request that closes: the early preflight answer sees the first.
+    data = (
+        head
+        + "\r\n"
+        + "GET /__corsproxy/health HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+    )
+    answer = (await raw_request(proxy.port, data.encode())).decode("latin-1")
+    first = answer.split("\r\n\r\n", 1)[0]
+    assert seen == []
+    assert "access-control-" not in first.lower(), first
+    assert first.startswith(("HTTP/1.1 403", "HTTP/1.1 404")), first
