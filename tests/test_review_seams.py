@@ -3,6 +3,7 @@ real `corsproxy serve` process: header-rule secrets vs the inspector and the deb
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from tests import test_reload as reloading
 from tests.conftest import ORIGIN, free_port, raw_request
 from tests.proc import ProxyProcess
 from tests.test_reload import A, Serving, save
+from tests.test_workers import read_until
 
 backends = reloading.backends  # the fixture: two upstreams that say who they are
 
@@ -154,3 +156,50 @@ async def test_an_absolute_form_inspector_url_is_neither_forwarded_nor_granted_c
     assert seen == []
     assert "access-control-" not in first.lower(), first
     assert first.startswith(("HTTP/1.1 403", "HTTP/1.1 404")), first
+
+
+@pytest.mark.skipif(not hasattr(socket, "SO_REUSEPORT"), reason="needs SO_REUSEPORT")
+async def test_https_with_two_workers_reloads_in_every_worker_and_keeps_the_token(
+    tmp_path, backends, monkeypatch
+):
+    monkeypatch.delenv("XDG_DATA_HOME", raising=False)
+    env = {
+        **reloading.FAST_POLL,
+        "HOME": str(tmp_path / "home"),
+        "CORSPROXY_HOME": str(tmp_path / "data"),
+        "CORSPROXY_INSPECTOR_TOKEN": TOKEN,
+    }
+    path = tmp_path / "corsproxy.yaml"
+    path.write_text(reloading.config(backends["one"]))
+    port = free_port()
+    args = ["serve", "-c", str(path), "--port", str(port), "--workers", "2", "--https"]
+    proxy = ProxyProcess(args, env=env)
+    base = f"https://localhost:{port}"
+    connector = aiohttp.TCPConnector(ssl=False, force_close=True)
+    try:
+        await read_until(proxy, "config: ")
+        save(path, reloading.config(backends["one"], f"{A}, {reloading.B}"))
+        lines = [line for line in await read_until(proxy, "reloaded") if "reloaded" in line]
+        assert lines == [
+            f"corsproxy: reloaded {path}: cors.allow_origins: [{A}] -> [{A}, {reloading.B}]"
+        ]
+        allowed: dict[int, str | None] = {}
+        async with aiohttp.ClientSession(connector=connector) as client:
+            for _ in range(200):
+                async with client.get(f"{base}/__corsproxy/health") as response:
+                    pid = (await response.json())["pid"]
+                async with client.get(f"{base}/x", headers={"Origin": reloading.B}) as response:
+                    allowed[pid] = response.headers.get("Access-Control-Allow-Origin")
+                if len(allowed) == 2:
+                    break
+            auth = {"Authorization": f"Bearer {TOKEN}"}
+            async with client.get(f"{base}/__corsproxy/api/exchanges", headers=auth) as response:
+                assert response.status == 200
+                reloads = (await response.json())["reloads"]
+        assert len(allowed) == 2
+        assert set(allowed.values()) == {reloading.B}  # every worker switched
+        assert [r["ok"] for r in reloads] == [True]
+    finally:
+        code, rest = proxy.stop()
+    assert code == 0, rest
+    assert "listen.tls" not in rest
