@@ -232,7 +232,6 @@ class AccessLog:
     ) -> None:
         self.stream = stream if stream is not None else sys.stderr
         self.set_level(level)
-        self.debug = self.level <= LEVELS["debug"]
         self.colour = wants_colour(self.stream, os.environ) if colour is None else colour
         self._pending: list[str] = []
         self._size = 0
@@ -245,6 +244,7 @@ class AccessLog:
         """At start, and when a reload changes log_level."""
         self.level = LEVELS[level]
         self.enabled = self.level <= LEVELS["info"]
+        self.debug = self.level <= LEVELS["debug"]  # the header sets under each line
 
     def emit(self, entry: Entry, millis: float) -> None:
         """Queue one line for a finished request that took `millis`."""

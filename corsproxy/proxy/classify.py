@@ -17,7 +17,7 @@ from multidict import CIMultiDict, CIMultiDictProxy
 from corsproxy.config.model import Settings
 from corsproxy.cors import policy
 from corsproxy.proxy.hostguard import HostGuard
-from corsproxy.proxy.routing import RouteTable, Target
+from corsproxy.proxy.routing import RouteTable, Target, origin_form
 
 INTERNAL = "/__corsproxy"  # the proxy's own pages: itself and everything under it
 HEALTH_PATH = INTERNAL + "/health"
@@ -63,7 +63,7 @@ class Classified:
 
     kind: Kind
     origin: str | None
-    path: str  # the raw path without the query
+    path: str  # the raw path without the query (of an absolute-form target: its path)
     target: Target | None = None
     decision: policy.Decision | None = None
     described: str = ""  # the decision in the log's words
@@ -83,7 +83,10 @@ class Classifier:
         origins = headers.getall("Origin", ())
         # Several Origin lines are joined, which no origin matcher accepts: refused.
         origin = origins[0] if len(origins) == 1 else (", ".join(origins) or None)
-        path = raw_path.split("?", 1)[0]
+        # The path routing sees: an absolute-form target's too (routing.origin_form), so that
+        # `OPTIONS http://localhost:8080/__corsproxy/...` is the proxy's own as well.
+        form = raw_path if raw_path[:1] == "/" else origin_form(raw_path) or raw_path
+        path = form.split("?", 1)[0]
         if method == "CONNECT":
             return Classified(Kind.CONNECT, origin, path)
         if not self.hosts.allows(headers.get("Host")):

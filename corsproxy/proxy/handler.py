@@ -195,12 +195,11 @@ class Proxy:
             upstream_origin=route.upstream_origin,
         )
         rules = self.prepared[id(route.route)].request_rules
-        if rules is None:
-            return out
-        fetch_site = request.headers.getall("Sec-Fetch-Site", ())
-        out, withheld = headerrules.on_request(rules, decision.verdict, fetch_site, out)
-        if withheld:
-            entry.notes.append(withheld)
+        if rules is not None:
+            fetch_site = request.headers.getall("Sec-Fetch-Site", ())
+            out, withheld = headerrules.on_request(rules, decision.verdict, fetch_site, out)
+            if withheld:
+                entry.notes.append(withheld)
         return out
 
     async def forward(
@@ -209,11 +208,12 @@ class Proxy:
         """Stream the request upstream and its response back, CORS headers finished."""
         route = target.route
         options = self.prepared[id(route.route)]
-        out_headers = entry.to_upstream = self.upstream_headers(request, target, decision, entry)
+        out_headers = self.upstream_headers(request, target, decision, entry)
         entry.upstream_url = target.url
         body = request.content if request.body_exists else None
         if body is not None and request.content_length is None:
             out_headers.append(("Transfer-Encoding", "chunked"))  # re-framed by this hop
+        entry.to_upstream = headerrules.shown(options.request_rules, out_headers)
         if body is not None and self.inspector is not None:
             kind = request.headers.get("Content-Type")
             body = self.inspector.tap(entry, kind, request.content_length, body)
@@ -258,8 +258,9 @@ class Proxy:
             # RFC 9112 §6.3: a Content-Length next to Transfer-Encoding is wrong and must go,
             # or aiohttp would cut the body to it; this hop frames the body its own way.
             raw = [(n, v) for n, v in raw if n.lower() != "content-length"]
-        rules = self.prepared[id(target.route.route)].response_rules
-        finished = policy.finish(decision, headerrules.on_response(rules, headers.for_client(raw)))
+        options = self.prepared[id(route := target.route.route)]
+        for_client = headerrules.on_response(options.response_rules, headers.for_client(raw))
+        finished = policy.finish(decision, for_client)
         allowed = decision.verdict is policy.Verdict.ALLOWED
         if finished.corrections or self.inspector is not None or (self.log.enabled and allowed):
             judged = upstream_alone(decision, "Cookie" in request.headers, raw, self._judged)
@@ -268,8 +269,6 @@ class Proxy:
                 if allowed:
                     entry.upstream_alone = found
         entry.notes.extend(finished.corrections)
-        route = target.route.route
-        options = self.prepared[id(route)]
         verdicts: list[CookieVerdict] | None = [] if self.inspector is not None else None
         out, rewritten = rewrite.response_headers(
             finished.headers,
@@ -286,7 +285,8 @@ class Proxy:
         if verdicts:
             entry.cookies = verdicts
         entry.status = response.status
-        entry.from_upstream, entry.to_browser = response.headers, out
+        shown = headerrules.shown(options.response_rules, out)  # ${NAME} values as written
+        entry.from_upstream, entry.to_browser = response.headers, shown
         preview = self.inspector.preview(entry, out) if self.inspector is not None else None
         hint = hints.origin_check_hint(
             request.method, response.status, allowed, route.origin_header, options.index

@@ -191,3 +191,8 @@ def on_request(
 def on_response(rules: Compiled | None, headers: Headers) -> Headers:
     """The upstream's headers with the route's response rules applied (before the CORS step)."""
     return headers if rules is None else rules.apply(headers)
+
+
+def shown(rules: Compiled | None, sent: Headers) -> Headers:
+    """The headers as the log and the inspector may show them: `${NAME}` values as written."""
+    return sent if rules is None or not rules.masks else rules.mask(sent)
