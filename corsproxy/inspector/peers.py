@@ -103,36 +103,49 @@ class Peers:
             return int(answer["status"])
         return None
 
-    def follow(self, push: Callable[[Event], None]) -> Callable[[], None]:
-        """push() every other worker's exchanges as they finish; returns the function that
-        stops following. Workers that start later (a replaced one) are followed too."""
-        task = asyncio.ensure_future(self._follow(push))
+    async def follow(self, push: Callable[[Event], None]) -> Callable[[], None]:
+        """push() every other worker's exchanges as they finish; returns, once each worker
+        there is now streams to us (or ASK_SECONDS passed), the function that stops following:
+        an exchange a worker finishes after that is never missed. Workers that start later (a
+        replaced one) are followed too."""
+        first: list[asyncio.Event] = []
+        task = asyncio.ensure_future(self._follow(push, first))
+        await asyncio.sleep(0)  # _follow has started its first round of streams
+        waits = [asyncio.ensure_future(connected.wait()) for connected in first]
+        if waits:
+            await asyncio.wait(waits, timeout=ASK_SECONDS)
+            for wait in waits:
+                wait.cancel()
 
         def stop() -> None:
             task.cancel()
 
         return stop
 
-    async def _follow(self, push: Callable[[Event], None]) -> None:
+    async def _follow(self, push: Callable[[Event], None], first: list[asyncio.Event]) -> None:
         streams: dict[Path, asyncio.Task[None]] = {}
         try:
             while True:
                 for path in self.others():
                     if path not in streams or streams[path].done():
-                        streams[path] = asyncio.ensure_future(_stream(path, push))
+                        connected = asyncio.Event()
+                        first.append(connected)  # read by follow() after the first round only
+                        streams[path] = asyncio.ensure_future(_stream(path, push, connected))
                 await asyncio.sleep(RESCAN_SECONDS)
         finally:
             for stream in streams.values():
                 stream.cancel()
 
 
-async def _stream(path: Path, push: Callable[[Event], None]) -> None:
-    """One other worker's events, one JSON line each, until it goes away."""
+async def _stream(path: Path, push: Callable[[Event], None], connected: asyncio.Event) -> None:
+    """One other worker's events, one JSON line each, until it goes away; `connected` is set
+    once it answered (it subscribed us before its answer's head)."""
     connector = aiohttp.UnixConnector(path=str(path))
     timeout = aiohttp.ClientTimeout(total=None, sock_connect=ASK_SECONDS)
     with contextlib.suppress(aiohttp.ClientError, OSError, ValueError):
         async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
             async with session.get("http://worker/events") as response:
+                connected.set()
                 async for line in response.content:
                     if line.strip():
                         kind, data = json.loads(line)

@@ -262,9 +262,9 @@ class Inspector(Recorder):
                 queue.put_nowait(event)
 
         stops = [self.store.subscribe(push)]
-        if self.peers is not None:
-            stops.append(self.peers.follow(push))
         try:
+            if self.peers is not None:  # before the head: the client may send requests then
+                stops.append(await self.peers.follow(push))
             response = web.StreamResponse(headers={**SECURITY_HEADERS})
             response.content_type = "text/event-stream"
             entry.status = 200
