@@ -66,6 +66,19 @@ def parse_args() -> argparse.Namespace:
         "e.g. --corsproxy-row=--no-inspector or --corsproxy-row='--https --workers=2'",
     )
     parser.add_argument(
+        "--corsproxy-command",
+        action="append",
+        default=[],
+        metavar="LABEL=COMMAND",
+        help="one more corsproxy row run by COMMAND instead of `python -m corsproxy`, named "
+        "`corsproxy LABEL`, e.g. --corsproxy-command='at 4404143=/tmp/old/.venv/bin/corsproxy'",
+    )
+    parser.add_argument(
+        "--inspector-open",
+        action="store_true",
+        help="one more corsproxy row with a subscriber on the inspector's event stream",
+    )
+    parser.add_argument(
         "--nginx-buffers",
         default="",
         metavar="SIZE",
@@ -126,7 +139,23 @@ def corsproxy_rows(workdir: Path, up: int, options: argparse.Namespace) -> list[
         extra = [*options.corsproxy_arg, *shlex.split(flags)]
         return lambda: targets.start_corsproxy(workdir, up, extra, label=flags)
 
-    return [(f"corsproxy {flags}", True, starter(flags)) for flags in options.corsproxy_row]
+    def other(label: str, command: str) -> Callable[[], Target]:
+        args = shlex.split(command)
+        return lambda: targets.start_corsproxy(workdir, up, options.corsproxy_arg, label, args)
+
+    def watched() -> Target:
+        label = "inspector page open"
+        return targets.watch_inspector(
+            targets.start_corsproxy(workdir, up, options.corsproxy_arg, label)
+        )
+
+    rows: list[Starter] = [(f"corsproxy {f}", True, starter(f)) for f in options.corsproxy_row]
+    if options.inspector_open:
+        rows.append(("corsproxy inspector page open", True, watched))
+    for spec in options.corsproxy_command:
+        label, _, command = spec.partition("=")
+        rows.append((f"corsproxy {label}", True, other(label, command)))
+    return rows
 
 
 def checked(found: list[Target]) -> tuple[list[Target], list[str]]:
@@ -262,7 +291,7 @@ def bench(workdir: Path, options: argparse.Namespace) -> tuple[report.Rounds, li
         notes += [access_log_line(t, rounds) for t in found if t.name.startswith("corsproxy")]
     finally:
         for target in reversed(started):
-            targets.stop(target.process)
+            targets.stop_target(target)
     return rounds, [t.name for t in found], notes
 
 

@@ -93,6 +93,18 @@ def parse_args() -> argparse.Namespace:
         help="one more corsproxy row with these serve flags (repeatable), e.g. --https",
     )
     parser.add_argument(
+        "--corsproxy-command",
+        action="append",
+        default=[],
+        metavar="LABEL=COMMAND",
+        help="one more corsproxy row run by COMMAND instead of `python -m corsproxy`",
+    )
+    parser.add_argument(
+        "--inspector-open",
+        action="store_true",
+        help="one more corsproxy row with a subscriber on the inspector's event stream",
+    )
+    parser.add_argument(
         "--only",
         type=lambda text: set(text.split(",")),
         metavar="NAMES",
@@ -301,7 +313,7 @@ def measure(workdir: Path, options: argparse.Namespace) -> tuple[report.Rounds, 
         finally:
             browser.close()
             for target in reversed(started):
-                targets.stop(target.process)
+                targets.stop_target(target)
     return rounds, [t.name for t in found], notes
 
 

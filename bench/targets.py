@@ -42,6 +42,7 @@ class Target:
     credentials: bool = True  # expected Access-Control-Allow-Credentials: true
     cors: bool = True  # False for the upstream, which must send no CORS header at all
     notes: list[str] = field(default_factory=list)
+    helpers: list[subprocess.Popen] = field(default_factory=list)  # stopped with it
 
     @property
     def pid(self) -> int:
@@ -85,6 +86,12 @@ def launch(
             time.sleep(0.05)
     stop(process)
     raise RuntimeError(f"{what} did not listen on port {port} within 20 s:\n{log.read_text()}")
+
+
+def stop_target(target: Target) -> None:
+    for helper in target.helpers:
+        stop(helper)
+    stop(target.process)
 
 
 def stop(process: subprocess.Popen) -> None:
@@ -170,16 +177,23 @@ def start_nginx_cors(workdir: Path, upstream_port: int, buffer_size: str) -> Tar
     return target
 
 
-def start_corsproxy(workdir: Path, upstream_port: int, extra: list[str], label: str = "") -> Target:
+def start_corsproxy(
+    workdir: Path,
+    upstream_port: int,
+    extra: list[str],
+    label: str = "",
+    command: list[str] | None = None,
+) -> Target:
     """`python -m corsproxy serve` at --log-level info: the access log on, into a file.
 
     With `--workers=N` among the extra arguments the target is named "corsproxy, N workers";
     a label (the flags of a --corsproxy-row) names it "corsproxy LABEL". With `--https` among
     them it is reached over HTTPS (its authority made in the bench's own CORSPROXY_HOME).
+    command replaces `python -m corsproxy` (another checkout's venv: a before/after row).
     """
     port = free_port()
     up = f"http://127.0.0.1:{upstream_port}"
-    args = [sys.executable, "-m", "corsproxy", "serve", up, "--port", str(port)]
+    args = [*(command or [sys.executable, "-m", "corsproxy"]), "serve", up, "--port", str(port)]
     args += ["--log-level", "info", *extra]
     workers = next((a.split("=", 1)[1] for a in extra if a.startswith("--workers=")), "1")
     name = "corsproxy" if workers == "1" else f"corsproxy, {workers} workers"
@@ -189,8 +203,36 @@ def start_corsproxy(workdir: Path, upstream_port: int, extra: list[str], label: 
     process = launch(args, log, port, name, home)
     scheme = "https" if "--https" in extra else "http"
     target = Target(name, f"{scheme}://127.0.0.1:{port}", process, log)
-    target.notes.append(f"{name} command: {' '.join(['python', *args[1:]])}")
+    shown = ["python", "-m", "corsproxy", *args[3:]] if command is None else args
+    target.notes.append(f"{name} command: {' '.join(shown)}")
     return target
+
+
+def watch_inspector(target: Target) -> Target:
+    """Keep a subscriber on the inspector's event stream (what its open page does) via curl.
+
+    The token is read from the `inspector: URL?token=...` start-up line; the stream's events
+    are read and thrown away for as long as the target runs.
+    """
+    deadline = time.monotonic() + 10
+    while (url := inspector_url(target.log)) is None:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{target.name}: no inspector line:\n{target.log.read_text()}")
+        time.sleep(0.05)
+    token = url.split("?token=", 1)[1]
+    events = f"{target.base}/__corsproxy/api/events"
+    args = ["curl", "-sNk", "-o", "/dev/null", "-H", f"Authorization: Bearer {token}", events]
+    watcher = subprocess.Popen(args, start_new_session=True, env=child_env())
+    target.helpers.append(watcher)
+    target.notes.append(f"{target.name}: a subscriber (curl -N) on {events} during the run")
+    return target
+
+
+def inspector_url(log: Path) -> str | None:
+    for line in log.read_text(errors="replace").splitlines():
+        if line.startswith("inspector: ") and "?token=" in line:
+            return line.split(" ", 1)[1].strip()
+    return None
 
 
 def start_reference(

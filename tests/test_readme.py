@@ -35,8 +35,8 @@ RECIPES = [
     for i, block in enumerate(yaml_blocks(text))
 ]
 SH_BLOCKS = [body.strip() for kind, body in FENCED.findall(README) if kind == "sh"]
-# Written on another branch (bench): listed here until it is merged.
-PENDING_PAGES = {"docs/benchmarks.md"}
+# Pages the README links to that another branch is still writing: listed here until merged.
+PENDING_PAGES: set[str] = set()
 
 
 def variables(block: str) -> dict[str, str]:
