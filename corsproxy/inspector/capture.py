@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING, Any
 
 from corsproxy.inspector.access import PREFIX
 from corsproxy.inspector.preview import Preview, text_like
-from corsproxy.inspector.record import header_value
 from corsproxy.inspector.store import Store
 
 if TYPE_CHECKING:
@@ -81,10 +80,19 @@ class Recorder:
 
     def preview(self, entry: Entry, headers: Sequence[tuple[str, str]]) -> Preview | None:
         """A Preview to feed with the response body when it is text-like, else None."""
-        kind = header_value(headers, "content-type")
-        if not self.body_preview or not text_like(kind, header_value(headers, "content-encoding")):
+        if not self.body_preview:
             return None
-        length = header_value(headers, "content-length")
+        kind = encoding = length = None
+        for name, value in headers:  # one pass: this runs for every forwarded response
+            lower = name.lower()
+            if lower == "content-type":
+                kind = value
+            elif lower == "content-encoding":
+                encoding = value
+            elif lower == "content-length":
+                length = value
+        if not text_like(kind, encoding):
+            return None
         declared = int(length) if length and length.isdigit() else None
         entry.response_body = Preview(self.body_preview, kind or "", declared)
         return entry.response_body
