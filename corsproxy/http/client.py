@@ -137,6 +137,7 @@ class Response:
             if self._sending is not None and not self._sending.done():
                 self._sending.cancel()
             conn.abort()
+        parser.close()
 
 
 class Pool:
@@ -259,6 +260,7 @@ class Pool:
                 if sending is not None:
                     sending.cancel()
                 conn.abort()
+                parser.close()
                 if reused and body is None and not parser.fed:
                     continue
                 raise
@@ -266,6 +268,7 @@ class Pool:
                 if sending is not None:
                     sending.cancel()
                 conn.abort()
+                parser.close()
                 raise
             return Response(self, key, conn, parser, read_timeout, sending)
         raise AssertionError("unreachable")
