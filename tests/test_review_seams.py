@@ -158,6 +158,23 @@ async def test_an_absolute_form_inspector_url_is_neither_forwarded_nor_granted_c
     assert first.startswith(("HTTP/1.1 403", "HTTP/1.1 404")), first
 
 
+async def test_an_absolute_form_inspector_request_is_not_kept_as_an_exchange(start_proxy, client):
+    """The inspector keeps the app's exchanges only: a request to its own API, with its bearer
+    token, is left out whichever form the request target takes."""
+    proxy = await start_proxy("http://127.0.0.1:9")
+    token = proxy.running.proxy.inspector.token
+    target = f"http://localhost:{proxy.port}/__corsproxy/api/exchanges"
+    data = (
+        f"GET {target} HTTP/1.1\r\nHost: localhost:{proxy.port}\r\n"
+        f"Authorization: Bearer {token}\r\nConnection: close\r\n\r\n"
+    )
+    answer = (await raw_request(proxy.port, data.encode())).decode("latin-1")
+    assert answer.startswith(("HTTP/1.1 200", "HTTP/1.1 404")), answer  # never forwarded
+    url = f"{proxy.url}/__corsproxy/api/exchanges"
+    async with client.get(url, headers={"Authorization": f"Bearer {token}"}) as resp:
+        assert (await resp.json())["exchanges"] == []
+
+
 @pytest.mark.skipif(not hasattr(socket, "SO_REUSEPORT"), reason="needs SO_REUSEPORT")
 async def test_https_with_two_workers_reloads_in_every_worker_and_keeps_the_token(
     tmp_path, backends, monkeypatch

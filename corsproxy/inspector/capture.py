@@ -14,7 +14,6 @@ import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from corsproxy.inspector.access import PREFIX
 from corsproxy.inspector.preview import Preview, text_like
 from corsproxy.inspector.store import Store
 
@@ -30,13 +29,6 @@ if TYPE_CHECKING:
 # the exchange replayed and a key derived from the token, so no one else can mark a request.
 REPLAY_HEADER = "X-Corsproxy-Replay"
 _REPLAY_LOWER = REPLAY_HEADER.lower().encode()
-
-
-def is_internal(raw_path: str) -> bool:
-    """/__corsproxy, /__corsproxy/... and /__corsproxy?...: never forwarded, never recorded."""
-    return raw_path.startswith(PREFIX) and (
-        len(raw_path) == len(PREFIX) or raw_path[len(PREFIX)] in "/?"
-    )
 
 
 class Recorder:
@@ -65,8 +57,8 @@ class Recorder:
         self.finish(entry, (time.perf_counter() - started) * 1000)
 
     def finish(self, entry: Entry, millis: float) -> None:
-        if is_internal(entry.path):
-            return  # the inspector's own page and API, and health: not exchanges of the app
+        """Keep an exchange of the app (Proxy.handle() leaves out the proxy's own pages: what
+        classify() calls Kind.INTERNAL, whatever form the request line took)."""
         entry.duration_ms = millis
         entry.worker = self.worker
         self.store.add(entry)

@@ -76,6 +76,7 @@ class Proxy:
             inspector.begin(request, entry)
         try:
             seen = self.classifier.classify(request.method, request.raw_path, request.headers)
+            inspector = None if seen.kind is Kind.INTERNAL else inspector  # not the app's
             entry.origin, entry.decision = seen.origin, seen.described
             if seen.decision is not None:
                 entry.cors, entry.verdict = seen.decision, seen.decision.verdict
@@ -136,10 +137,9 @@ class Proxy:
     def answer_at_once(self, message: RawRequestMessage) -> bytes | None:
         """A granted preflight's answer, straight from the parser (http/fastpath.py), or None.
 
-        Preflights are most of a page's requests that never reach the upstream, and they
-        are answered from memory; doing so before aiohttp builds a request, a task and a
-        response for each halves their cost. Anything else returns None and goes through
-        handle(), which classifies it the same way.
+        Preflights, most of a page's requests, are answered from memory before aiohttp builds
+        a request, a task and a response: half their cost. Anything else returns None and
+        goes through handle(), which classifies it the same way.
         """
         if message.method != "OPTIONS":
             return None
