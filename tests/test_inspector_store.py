@@ -18,6 +18,7 @@ from corsproxy.inspector.record import to_json
 from corsproxy.inspector.store import Pairing, Store, link
 from corsproxy.proxy.accesslog import Entry
 from corsproxy.proxy.gateway import GatewayError
+from corsproxy.proxy.upstreamalone import for_the_log
 
 ORIGIN = "http://localhost:5173"
 RULE = policy.compile_policy(Cors()).default
@@ -323,12 +324,13 @@ def test_a_note_that_does_not_block_is_kept() -> None:
 
 def test_the_log_note_is_the_first_blocking_finding() -> None:
     star = [("Access-Control-Allow-Origin", "*"), ("Access-Control-Allow-Credentials", "true")]
-    assert judge_upstream(ORIGIN, False, True, star).log_note() == (
+    said = for_the_log(judge_upstream(ORIGIN, False, True, star))
+    assert said is not None and said.full == (
         "upstream alone: CORSNotSupportingCredentials (Access-Control-Allow-Origin is '*' but the "
-        "request includes credentials) for a credentialed request"
+        "request includes credentials) for a credentialed request -> fixed"
     )
     assert (
-        judge_upstream(ORIGIN, False, False, [("Access-Control-Allow-Origin", "*")]).log_note()
+        for_the_log(judge_upstream(ORIGIN, False, False, [("Access-Control-Allow-Origin", "*")]))
         is None
     )
     assert (

@@ -39,14 +39,6 @@ class WithoutProxy:
     findings: tuple[Finding, ...] = ()
     credentialed_only: bool = False
 
-    def log_note(self) -> str | None:
-        """`upstream alone: CORSMissingAllowOrigin (no ... header)`, or None when it passes."""
-        fatal = next((f for f in self.findings if f.fatal), None)
-        if fatal is None:
-            return None
-        when = " for a credentialed request" if self.credentialed_only else ""
-        return f"upstream alone: {fatal.name} ({fatal.detail}){when}"
-
 
 ALLOWED = WithoutProxy("allowed")
 

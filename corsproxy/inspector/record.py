@@ -127,8 +127,6 @@ def browser_url(entry: Entry, scheme: str) -> str:
 
 def to_json(entry: Entry, scheme: str) -> dict[str, Any]:
     """The exchange as /__corsproxy/api/exchanges lists it (SPEC, "The inspector")."""
-    alone_note = entry.alone.log_note() if entry.alone is not None else None
-    corrections = [n for n in entry.notes if not (alone_note and n.startswith(alone_note))]
     upstream_ms = entry.upstream_ms
     return {
         "id": entry.id,
@@ -145,7 +143,7 @@ def to_json(entry: Entry, scheme: str) -> dict[str, Any]:
         "decision": decision_of(entry),
         "reason": entry.cors.reason if entry.cors is not None else entry.decision,
         "without_proxy": without_proxy(entry, entry.upstream_url),
-        "corrections": corrections,
+        "corrections": list(entry.notes),
         "error": None if entry.failure is None else entry.failure.body(entry.upstream_url or ""),
         "request_headers": decode_raw(entry.request_headers),
         "upstream_request_headers": _pairs(entry.to_upstream),

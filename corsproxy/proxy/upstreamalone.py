@@ -40,11 +40,12 @@ def upstream_alone(
     if found is None:
         may_credential = any(n == "Access-Control-Allow-Credentials" for n, _ in decision.headers)
         verdict = alone.judge_upstream(decision.origin, cookie, may_credential, cors)
-        found = judged.keep(key, (verdict, _for_the_log(verdict)))
+        found = judged.keep(key, (verdict, for_the_log(verdict)))
     return found
 
 
-def _for_the_log(verdict: alone.WithoutProxy) -> UpstreamAlone | None:
+def for_the_log(verdict: alone.WithoutProxy) -> UpstreamAlone | None:
+    """The first blocking finding, as the access log says it; None when the upstream passes."""
     fatal = next((f for f in verdict.findings if f.fatal), None)
     if fatal is None:
         return None
